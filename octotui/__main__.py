@@ -1,0 +1,5 @@
+"""Allows ``python -m octotui`` where the console script is not on PATH."""
+
+from octotui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The ``octotui`` command: one entry point for the lab, the scripted engine and (later) the TUI.
+
+Every subcommand takes ``--help`` and ``--version``. Exit codes follow one rule across the tool: 0 done,
+1 something failed, 2 bad input, 3 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from octotui import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"octotui {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="octotui",
+        description="Install Octopus Deploy Server in High Availability on Active Directory Windows nodes.",
+    )
+    _add_version(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lab = sub.add_parser("lab", help="the simulated world of Windows nodes used by the tests and the demo",
+                         description="Run or inspect the lab: simulated Windows nodes behind real WinRM "
+                                     "endpoints, a simulated SQL Server and a file share, on loopback.")
+    _add_version(lab)
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND")
+
+    up = lab_sub.add_parser("up", help="start a lab and serve it until interrupted",
+                            description="Start the lab on loopback. When ready it prints one line of JSON "
+                                        "on stdout (endpoints, accounts, share, SQL); it serves until "
+                                        "SIGINT or SIGTERM, then saves its world to --state and exits 0.")
+    _add_version(up)
+    up.add_argument("--nodes", type=int, default=3, help="number of Windows nodes (default 3)")
+    up.add_argument("--state", type=Path, default=None,
+                    help="state folder; an existing one resumes its world (default: a new folder under "
+                         "OCTOTUI_HOME/lab)")
+    up.add_argument("--auth", choices=("ntlm", "basic"), default="ntlm",
+                    help="WinRM authentication the nodes offer (default ntlm, with message encryption)")
+    up.add_argument("--https", action="store_true", help="serve WinRM over HTTPS with the lab's own CA")
+    up.add_argument("--allow-unencrypted", action="store_true",
+                    help="accept Basic over plain HTTP (WinRM's AllowUnencrypted); refused otherwise")
+    up.add_argument("--latency-ms", type=int, default=0, help="added latency per WinRM request")
+    up.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                    help="inject a fault, e.g. drop@OCTO2:after=10, msi:exit=1603, "
+                         "slow:match=database,seconds=5, reboot@OCTO1:after=40,down=3, wsman500:after=5 "
+                         "(repeatable)")
+
+    insp = lab_sub.add_parser("inspect", help="print a lab world as one JSON object",
+                              description="Print the world of a lab (running or stopped) as JSON: per node "
+                                          "products, instances, services, counters and process log; the "
+                                          "database state. Master keys appear only as SHA-256.")
+    _add_version(insp)
+    insp.add_argument("--state", type=Path, required=True, help="the lab's state folder")
+    return parser
+
+
+def octotui_home() -> Path:
+    """Where octotui keeps its own state; ``OCTOTUI_HOME`` moves all of it (tests, portable use)."""
+    env = os.environ.get("OCTOTUI_HOME")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "octotui"
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    from octotui.lab.faults import FaultSpecError
+    from octotui.lab.server import Lab, LabError, LabOptions
+
+    state = args.state
+    if state is None:
+        state = octotui_home() / "lab" / "default"
+    try:
+        lab = Lab(LabOptions(nodes=args.nodes, state_dir=state, auth=args.auth, https=args.https,
+                             allow_unencrypted=args.allow_unencrypted, latency_ms=args.latency_ms,
+                             faults=args.fault))
+    except (LabError, FaultSpecError) as exc:
+        print(f"octotui lab up: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        ready = lab.start()
+    except OSError as exc:
+        print(f"octotui lab up: could not start: {exc}", file=sys.stderr)
+        lab.stop()
+        return EXIT_FAILED
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    print(f"octotui lab: {len(ready['nodes'])} nodes ready; state in {ready['state_dir']}; "
+          "Ctrl+C stops and saves", file=sys.stderr)
+    while not stop.wait(0.5):
+        pass
+    lab.stop()
+    print("octotui lab: stopped; world saved", file=sys.stderr)
+    return EXIT_OK
+
+
+def _lab_inspect(args: argparse.Namespace) -> int:
+    from octotui.lab.inspect import inspect_world
+    from octotui.lab.state import World
+
+    state: Path = args.state
+    lab_json = state / "lab.json"
+    if lab_json.exists():
+        info = json.loads(lab_json.read_text())
+        req = urllib.request.Request(f"http://127.0.0.1:{info['control_port']}/inspect",
+                                     headers={"X-Lab-Token": info["token"]})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                sys.stdout.write(resp.read().decode() + "\n")
+                return EXIT_OK
+        except OSError:
+            pass  # the lab is gone without cleaning up: fall back to what it saved
+    world_file = state / "world.json"
+    if not world_file.exists():
+        print(f"octotui lab inspect: no lab world in {state} (expected world.json there)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(inspect_world(World.load(world_file))))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "lab":
+        if args.lab_command == "up":
+            return _lab_up(args)
+        if args.lab_command == "inspect":
+            return _lab_inspect(args)
+        parser.parse_args(["lab", "--help"])
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

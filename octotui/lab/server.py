@@ -1,0 +1,356 @@
+"""``octotui lab up``: assemble a world, serve every node's endpoints, and keep the world on disk.
+
+The lab owns its state folder: ``world.json`` (the simulated machines, SQL Server and share, saved on
+shutdown and resumed on the next start), ``lab.json`` (ports and the control token of the running lab),
+the NTLM credential file the acceptor needs, and the CA and server certificate for ``--https``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from octotui.lab.certs import ensure_certificates
+from octotui.lab.faults import FaultPlan
+from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
+from octotui.lab.runtime import LabSettings, NodeRuntime
+from octotui.lab.state import World
+from octotui.lab.wiring import all_programs, all_services
+
+
+class LabError(Exception):
+    """A lab start-up problem the user can fix; the message says how."""
+
+
+@dataclass
+class LabOptions:
+    nodes: int = 3
+    state_dir: Path = field(default_factory=lambda: Path("lab-state"))
+    auth: str = "ntlm"
+    https: bool = False
+    allow_unencrypted: bool = False
+    latency_ms: int = 0
+    faults: list[str] = field(default_factory=list)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Lab:
+    """A running lab; ``start()`` returns the ready-line document, ``stop()`` saves the world."""
+
+    def __init__(self, options: LabOptions) -> None:
+        if options.auth not in ("ntlm", "basic"):
+            raise LabError(f"--auth {options.auth!r}: use ntlm or basic")
+        if options.auth == "basic" and not options.https and not options.allow_unencrypted:
+            raise LabError("--auth basic over plain HTTP sends passwords in the clear: add --https, or "
+                           "--allow-unencrypted to serve it anyway (as WinRM's AllowUnencrypted=true does)")
+        if options.nodes < 1 or options.nodes > 256:
+            raise LabError(f"--nodes {options.nodes}: choose between 1 and 256")
+        self.options = options
+        self.state_dir = options.state_dir.resolve()
+        self.faults = FaultPlan.parse(options.faults)
+        if options.latency_ms:
+            self.faults.add(f"latency:ms={options.latency_ms}")
+        self.world: World
+        self.runtimes: list[NodeRuntime] = []
+        self.endpoints: list[Any] = []
+        self.webs: list[Any] = []
+        self._http_servers: list[ThreadingHTTPServer] = []
+        self.token = secrets.token_urlsafe(24)
+        self.ready: dict[str, Any] = {}
+        self._stopped = False
+        self._save_lock = threading.Lock()
+
+    # --- life cycle ------------------------------------------------------------------------------
+    @property
+    def world_file(self) -> Path:
+        return self.state_dir / "world.json"
+
+    def _load_or_create(self) -> World:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        if self.world_file.exists():
+            world = World.load(self.world_file)
+            if len(world.nodes) != self.options.nodes:
+                # The saved world decides: resuming must never drop or invent machines silently.
+                self.options.nodes = len(world.nodes)
+            return world
+        world = new_world(self.options.nodes)
+        world.save(self.world_file)
+        return world
+
+    def start(self) -> dict[str, Any]:
+        from octotui.lab.web import NodeWebServer
+        from octotui.lab.winrm import WinRMEndpoint
+
+        self.world = self._load_or_create()
+        previous = self._previous_ports()
+        ntlm_file = self.state_dir / "ntlm-users.txt"
+        lines = []
+        for acct in self.world.directory.accounts.values():
+            lines.append(f"{self.world.directory.domain}:{acct.sam}:{acct.password}")
+            lines.append(f"{self.world.directory.dns_name}:{acct.sam}:{acct.password}")
+            lines.append(f":{acct.sam}:{acct.password}")
+        _write_private(ntlm_file, "\n".join(lines) + "\n")
+        certs = ensure_certificates(self.state_dir, [n.name for n in self.world.nodes]) if self.options.https \
+            else None
+
+        installer_port = self._serve_installers(previous.get("installer_port", 0))
+        settings = LabSettings(installer_base_url=f"http://127.0.0.1:{installer_port}/octopus/", faults=self.faults)
+        programs, services = all_programs(), all_services()
+        for node in self.world.nodes:
+            runtime = NodeRuntime(self.world, node, settings, programs, services)
+            self.runtimes.append(runtime)
+            web = NodeWebServer(runtime, host="127.0.0.1", port=self._free_port(node.web_port))
+            node.web_port = web.port
+            settings.web_hooks[node.name] = web.set_open
+            self.webs.append(web)
+            endpoint = WinRMEndpoint(
+                runtime, host="127.0.0.1", port=self._free_port(node.winrm_port), auth=self.options.auth,
+                https=(str(certs.server_cert), str(certs.server_key)) if certs else None,
+                allow_basic_http=self.options.allow_unencrypted, ntlm_user_file=str(ntlm_file),
+                on_reboot=self._reboot_callback(runtime),
+            )
+            endpoint.start()
+            node.winrm_port = endpoint.port
+            self.endpoints.append(endpoint)
+        with self.world.lock:
+            for runtime in self.runtimes:
+                runtime.boot()
+        control_port = self._serve_control(previous.get("control_port", 0))
+        self.ready = self._ready_document(installer_port, certs.ca_cert if certs else None)
+        _write_private(self.state_dir / "lab.json", json.dumps({
+            "pid": os.getpid(), "control_port": control_port, "installer_port": installer_port,
+            "token": self.token, "ready": self.ready,
+        }, indent=2))
+        _write_private(self.state_dir / "answers.toml", self._answers_toml())
+        self.save()
+        return self.ready
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for endpoint in self.endpoints:
+            endpoint.stop()
+        with self.world.lock:
+            for runtime in self.runtimes:
+                runtime.shutdown()
+        for web in self.webs:
+            web.close()
+        for server in self._http_servers:
+            server.shutdown()
+            server.server_close()
+        self.save()
+        lab_json = self.state_dir / "lab.json"
+        if lab_json.exists():
+            lab_json.unlink()
+
+    def save(self) -> None:
+        with self._save_lock:
+            self.world.save(self.world_file)
+
+    # --- pieces ----------------------------------------------------------------------------------
+    def _previous_ports(self) -> dict[str, int]:
+        saved = self.state_dir / "ports.json"
+        try:
+            data: dict[str, int] = json.loads(saved.read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _free_port(preferred: int) -> int:
+        """Reuse the port a resumed world had, so its answers file stays valid, when it is still free."""
+        import socket
+
+        if preferred:
+            with socket.socket() as s:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("127.0.0.1", preferred))
+                    return preferred
+                except OSError:
+                    pass
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+            return port
+
+    def _reboot_callback(self, runtime: NodeRuntime) -> Any:
+        def reboot() -> None:
+            idx = self.runtimes.index(runtime)
+            endpoint = self.endpoints[idx]
+            endpoint.stop()
+            with self.world.lock:
+                runtime.shutdown()
+                runtime.node.boot_count += 1
+            time.sleep(self.faults.reboot_down_seconds(runtime.node.name))
+            if self._stopped:
+                return
+            with self.world.lock:
+                runtime.boot()
+            endpoint.restart_listener()
+
+        return reboot
+
+    def _serve_installers(self, preferred: int) -> int:
+        installers = self.world.installers
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                name = self.path.rsplit("/", 1)[-1]
+                for inst in installers.values():
+                    if self.path.startswith("/octopus/") and inst.file_name.lower() == name.lower():
+                        body = installer_bytes(inst.version)
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/x-msi")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                self.send_error(404)
+
+        server = _QuietServer(("127.0.0.1", self._free_port(preferred)), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._http_servers.append(server)
+        return server.server_address[1]
+
+    def _serve_control(self, preferred: int) -> int:
+        lab = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _reply(self, code: int, doc: Any) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _authorised(self) -> bool:
+                if secrets.compare_digest(self.headers.get("X-Lab-Token", ""), lab.token):
+                    return True
+                self._reply(403, {"error": "wrong or missing X-Lab-Token"})
+                return False
+
+            def do_GET(self) -> None:
+                if not self._authorised():
+                    return
+                if self.path == "/inspect":
+                    from octotui.lab.inspect import inspect_world
+
+                    self._reply(200, inspect_world(lab.world))
+                else:
+                    self._reply(404, {"error": "unknown path"})
+
+            def do_POST(self) -> None:
+                if not self._authorised():
+                    return
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/fault":
+                    try:
+                        fault = lab.faults.add(str(body.get("spec", "")))
+                    except ValueError as exc:
+                        self._reply(400, {"error": str(exc)})
+                        return
+                    self._reply(200, {"added": fault.spec()})
+                elif self.path == "/save":
+                    lab.save()
+                    self._reply(200, {"saved": str(lab.world_file)})
+                else:
+                    self._reply(404, {"error": "unknown path"})
+
+        server = _QuietServer(("127.0.0.1", self._free_port(preferred)), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._http_servers.append(server)
+        return server.server_address[1]
+
+    def _ready_document(self, installer_port: int, ca_cert: Path | None) -> dict[str, Any]:
+        d = self.world.directory
+        admin, svc = d.accounts["labadmin"], d.accounts["svcoctopus"]
+        scheme = "https" if self.options.https else "http"
+        doc: dict[str, Any] = {
+            "domain": d.domain,
+            "admin": {"username": f"{d.domain}\\{admin.sam}", "password": admin.password},
+            "service_account": {"username": f"{d.domain}\\{svc.sam}", "password": svc.password},
+            "nodes": [
+                {"name": n.name, "endpoint": f"{scheme}://127.0.0.1:{n.winrm_port}/wsman", "web_port": n.web_port}
+                for n in self.world.nodes
+            ],
+            "installers": {
+                v: {"node_path": f"C:\\Install\\{i.file_name}",
+                    "url": f"http://127.0.0.1:{installer_port}/octopus/{i.file_name}",
+                    "sha256": i.sha256}
+                for v, i in self.world.installers.items()
+            },
+            "share": f"\\\\{self.world.files.host}\\{SHARE_NAME}",
+            "sql": {"connection_string": f"Data Source={self.world.sql.host};Initial Catalog={DATABASE_NAME};"
+                                         "Integrated Security=True;"},
+            "state_dir": str(self.state_dir),
+            "auth": self.options.auth,
+        }
+        if ca_cert is not None:
+            doc["ca_cert"] = str(ca_cert)
+        ports = {"installer_port": installer_port}
+        _write_private(self.state_dir / "ports.json", json.dumps(ports))
+        return doc
+
+    def _answers_toml(self) -> str:
+        """A ready answers file for this world (no secrets: those come from the environment or keyring)."""
+        r = self.ready
+        versions = sorted(self.world.installers, key=lambda v: [int(p) for p in v.split(".")])
+        lines = [
+            "# Written by `octotui lab up` for the lab world in this folder.",
+            "# Secrets are not here: set OCTOTUI_WINRM_PASSWORD and OCTOTUI_SERVICE_PASSWORD",
+            "# (the lab printed them on its ready line), or store them in the keyring.",
+            'mode = "create"',
+            f'octopus_version = "{versions[-1]}"',
+            'instance = "Default"',
+            "",
+            "[winrm]",
+            f'username = "{_toml_escape(r["admin"]["username"])}"',
+            f'transport = "{r["auth"]}"',
+            f"https = {'true' if self.options.https else 'false'}",
+        ]
+        if "ca_cert" in r:
+            lines.append(f'ca_cert = "{_toml_escape(r["ca_cert"])}"')
+        for n in r["nodes"]:
+            lines += ["", "[[nodes]]", f'host = "{n["name"]}"', f'endpoint = "{n["endpoint"]}"',
+                      'home = "C:\\\\Octopus"']
+        lines += [
+            "", "[service_account]", f'username = "{_toml_escape(r["service_account"]["username"])}"',
+            "", "[sql]", f'connection_string = "{_toml_escape(r["sql"]["connection_string"])}"',
+            "", "[storage]", f'cluster_shared = "{_toml_escape(r["share"])}"',
+            "", "[web]", 'listen_prefixes = ["http://+:80/"]', "force_ssl = false", "comms_port = 10943",
+            "", "[install]", f'source = "{_toml_escape(r["installers"][versions[-1]]["node_path"])}"',
+            "", "[admin]", f'username = "{_toml_escape(r["admin"]["username"])}"', "",
+        ]
+        return "\n".join(lines)
+
+
+def _toml_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

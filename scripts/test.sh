@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up the checkout (Debian packages, .venv), then run the whole test suite, the linters and mypy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== ruff" >&2
+.venv/bin/ruff check octotui screens tests bench
+echo "== mypy --strict (engine)" >&2
+.venv/bin/mypy
+echo "== pytest" >&2
+exec .venv/bin/python -m pytest -q "$@"
