@@ -1,0 +1,137 @@
+# octotui-ps: download-file v1
+# Downloads a URL to a path on the node (e.g. the Octopus MSI from an internal mirror), into
+# "<path>.octotui-part" first, checks its SHA-256 when one is given, then renames it into place, so a
+# broken download never leaves a plausible-looking installer behind.
+# Params: {"url": "https://mirror/Octopus.2024.4.7002-x64.msi", "path": "C:\\Install\\...msi",
+#          "sha256": "<hex>", "timeout_s": 600}
+# Result: see assets/ps/README.md.
+param([string]$ParamsJson = '')
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+# ---- octotui shared helpers: identical in every script (a test keeps them in sync) ----------------
+$OctoSentinel = '@@octotui-result@@'
+
+function ConvertFrom-OctoJson([string]$Json) {
+    # JavaScriptSerializer with no length limit: big parameters (file chunks) must not hit a 2 MB cap.
+    Add-Type -AssemblyName System.Web.Extensions
+    $serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+    $serializer.MaxJsonLength = [int]::MaxValue
+    if ([string]::IsNullOrWhiteSpace($Json)) { $Json = '{}' }
+    $value = $serializer.DeserializeObject($Json)
+    if ($value -isnot [System.Collections.IDictionary]) { throw 'the parameters must be a JSON object' }
+    return $value
+}
+
+function Get-OctoParam($Params, [string]$Name, $Default = $null) {
+    # Arrays come back unrolled by PowerShell: callers wrap list parameters in @().
+    if ($Params.ContainsKey($Name) -and $null -ne $Params[$Name]) { return $Params[$Name] }
+    return $Default
+}
+
+function ConvertTo-OctoJson($Value) {
+    # Hand-written so that the result is plain ASCII (\uXXXX for anything else) whatever the code page.
+    if ($null -eq $Value) { return 'null' }
+    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
+    if ($Value -is [bool]) { if ($Value) { return 'true' } else { return 'false' } }
+    if ($Value -is [string] -or $Value -is [char] -or $Value -is [enum] -or $Value -is [guid]) {
+        $escaped = [regex]::Replace([string]$Value, '[^\x20\x21\x23-\x5B\x5D-\x7E]', {
+            param($m) '\u{0:x4}' -f [int][char]$m.Value })
+        return '"' + $escaped + '"'
+    }
+    if ($Value -is [datetime]) { return '"' + $Value.ToUniversalTime().ToString('o') + '"' }
+    if ($Value -is [double] -or $Value -is [single]) {
+        if ([double]::IsNaN($Value) -or [double]::IsInfinity($Value)) { return 'null' }
+    }
+    if ($Value -is [System.ValueType]) {
+        return [System.Convert]::ToString($Value, [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    if ($Value -is [System.Collections.IDictionary]) {
+        $parts = @(foreach ($key in $Value.Keys) {
+            (ConvertTo-OctoJson ([string]$key)) + ':' + (ConvertTo-OctoJson $Value[$key]) })
+        return '{' + ($parts -join ',') + '}'
+    }
+    if ($Value -is [System.Collections.IEnumerable]) {
+        $parts = @(foreach ($item in $Value) { ConvertTo-OctoJson $item })
+        return '[' + ($parts -join ',') + ']'
+    }
+    return ConvertTo-OctoJson ([string]$Value)
+}
+
+function Write-OctoResult($Result) {
+    # The one line the engine parses; everything else on stdout is progress text for humans.
+    [Console]::Out.WriteLine($OctoSentinel + (ConvertTo-OctoJson $Result))
+    [Console]::Out.Flush()
+}
+
+function Get-OctoErrorMessage($ErrorRecord) {
+    # "Exception calling X with N argument(s)" wraps the .NET error; report the .NET text itself.
+    $exception = $ErrorRecord.Exception
+    while ($exception -is [System.Management.Automation.MethodInvocationException] -and $exception.InnerException) {
+        $exception = $exception.InnerException
+    }
+    return $exception.Message
+}
+
+function Exit-OctoParamError([string]$Message) {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'params'; error = $Message })
+    exit 2
+}
+# ---- end of shared helpers -------------------------------------------------------------------------
+
+try {
+    $P = ConvertFrom-OctoJson $ParamsJson
+    $url = [string](Get-OctoParam $P 'url' '')
+    $path = [string](Get-OctoParam $P 'path' '')
+    $expected = ([string](Get-OctoParam $P 'sha256' '')).ToLowerInvariant()
+    $timeoutSeconds = [int](Get-OctoParam $P 'timeout_s' 600)
+    if (-not $url) { throw "missing parameter 'url'" }
+    if ($url -notmatch '^https?://') { throw "'url' must be an http:// or https:// URL" }
+    if (-not $path) { throw "missing parameter 'path'" }
+    if (-not [System.IO.Path]::IsPathRooted($path)) { throw "'path' must be an absolute path" }
+    if ($timeoutSeconds -le 0) { throw "'timeout_s' must be positive" }
+} catch { Exit-OctoParamError (Get-OctoErrorMessage $_) }
+
+function Get-OctoSha256([string]$Path) {
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $stream = [System.IO.File]::OpenRead($Path)
+    try { $hash = $sha.ComputeHash($stream) } finally { $stream.Dispose(); $sha.Dispose() }
+    return [System.BitConverter]::ToString($hash).Replace('-', '').ToLowerInvariant()
+}
+
+$part = $path + '.octotui-part'
+$stage = 'download'
+try {
+    # Windows PowerShell 5.1 does not offer TLS 1.2 by default on every build.
+    [System.Net.ServicePointManager]::SecurityProtocol =
+        [System.Net.ServicePointManager]::SecurityProtocol -bor [System.Net.SecurityProtocolType]::Tls12
+    $parent = [System.IO.Path]::GetDirectoryName($path)
+    if ($parent) { $null = [System.IO.Directory]::CreateDirectory($parent) }
+
+    $request = [System.Net.WebRequest]::Create($url)
+    $request.Timeout = $timeoutSeconds * 1000
+    $request.ReadWriteTimeout = $timeoutSeconds * 1000
+    $response = $request.GetResponse()
+    try {
+        $source = $response.GetResponseStream()
+        $target = [System.IO.File]::Create($part)
+        try { $source.CopyTo($target) } finally { $target.Dispose(); $source.Dispose() }
+    } finally { $response.Close() }
+
+    $stage = 'verify'
+    $actual = Get-OctoSha256 $part
+    if ($expected -and $actual -ne $expected) {
+        Remove-Item -LiteralPath $part -Force
+        throw "SHA-256 mismatch: expected $expected, downloaded $actual"
+    }
+    $stage = 'rename'
+    if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Force }
+    [System.IO.File]::Move($part, $path)
+    $size = (New-Object System.IO.FileInfo $path).Length
+    Write-OctoResult ([ordered]@{ ok = $true; path = $path; size = [long]$size; sha256 = $actual })
+    exit 0
+} catch {
+    if (Test-Path -LiteralPath $part) { Remove-Item -LiteralPath $part -Force -ErrorAction SilentlyContinue }
+    Write-OctoResult ([ordered]@{ ok = $false; stage = $stage; url = $url; error = (Get-OctoErrorMessage $_) })
+    exit 1
+}

@@ -1,0 +1,170 @@
+# octotui-ps: get-node-state v1
+# What the installer reads from a node before planning: its name, OS and domain, whether and where
+# Octopus Server is installed, the Octopus services, free space per fixed drive, and whether the given
+# paths exist (local or UNC, as the identity this runs under sees them).
+# Params: {"paths": ["C:\\Octopus", "\\\\fs\\share"]}  (optional)
+# Result: see assets/ps/README.md.
+param([string]$ParamsJson = '')
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+# ---- octotui shared helpers: identical in every script (a test keeps them in sync) ----------------
+$OctoSentinel = '@@octotui-result@@'
+
+function ConvertFrom-OctoJson([string]$Json) {
+    # JavaScriptSerializer with no length limit: big parameters (file chunks) must not hit a 2 MB cap.
+    Add-Type -AssemblyName System.Web.Extensions
+    $serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+    $serializer.MaxJsonLength = [int]::MaxValue
+    if ([string]::IsNullOrWhiteSpace($Json)) { $Json = '{}' }
+    $value = $serializer.DeserializeObject($Json)
+    if ($value -isnot [System.Collections.IDictionary]) { throw 'the parameters must be a JSON object' }
+    return $value
+}
+
+function Get-OctoParam($Params, [string]$Name, $Default = $null) {
+    # Arrays come back unrolled by PowerShell: callers wrap list parameters in @().
+    if ($Params.ContainsKey($Name) -and $null -ne $Params[$Name]) { return $Params[$Name] }
+    return $Default
+}
+
+function ConvertTo-OctoJson($Value) {
+    # Hand-written so that the result is plain ASCII (\uXXXX for anything else) whatever the code page.
+    if ($null -eq $Value) { return 'null' }
+    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
+    if ($Value -is [bool]) { if ($Value) { return 'true' } else { return 'false' } }
+    if ($Value -is [string] -or $Value -is [char] -or $Value -is [enum] -or $Value -is [guid]) {
+        $escaped = [regex]::Replace([string]$Value, '[^\x20\x21\x23-\x5B\x5D-\x7E]', {
+            param($m) '\u{0:x4}' -f [int][char]$m.Value })
+        return '"' + $escaped + '"'
+    }
+    if ($Value -is [datetime]) { return '"' + $Value.ToUniversalTime().ToString('o') + '"' }
+    if ($Value -is [double] -or $Value -is [single]) {
+        if ([double]::IsNaN($Value) -or [double]::IsInfinity($Value)) { return 'null' }
+    }
+    if ($Value -is [System.ValueType]) {
+        return [System.Convert]::ToString($Value, [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    if ($Value -is [System.Collections.IDictionary]) {
+        $parts = @(foreach ($key in $Value.Keys) {
+            (ConvertTo-OctoJson ([string]$key)) + ':' + (ConvertTo-OctoJson $Value[$key]) })
+        return '{' + ($parts -join ',') + '}'
+    }
+    if ($Value -is [System.Collections.IEnumerable]) {
+        $parts = @(foreach ($item in $Value) { ConvertTo-OctoJson $item })
+        return '[' + ($parts -join ',') + ']'
+    }
+    return ConvertTo-OctoJson ([string]$Value)
+}
+
+function Write-OctoResult($Result) {
+    # The one line the engine parses; everything else on stdout is progress text for humans.
+    [Console]::Out.WriteLine($OctoSentinel + (ConvertTo-OctoJson $Result))
+    [Console]::Out.Flush()
+}
+
+function Get-OctoErrorMessage($ErrorRecord) {
+    # "Exception calling X with N argument(s)" wraps the .NET error; report the .NET text itself.
+    $exception = $ErrorRecord.Exception
+    while ($exception -is [System.Management.Automation.MethodInvocationException] -and $exception.InnerException) {
+        $exception = $exception.InnerException
+    }
+    return $exception.Message
+}
+
+function Exit-OctoParamError([string]$Message) {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'params'; error = $Message })
+    exit 2
+}
+# ---- end of shared helpers -------------------------------------------------------------------------
+
+try {
+    $P = ConvertFrom-OctoJson $ParamsJson
+    $paths = @(Get-OctoParam $P 'paths' @())
+} catch { Exit-OctoParamError (Get-OctoErrorMessage $_) }
+
+try {
+    $computer = Get-CimInstance -ClassName Win32_ComputerSystem
+    $os = Get-CimInstance -ClassName Win32_OperatingSystem
+
+    # The Octopus MSI records its folder under HKLM\SOFTWARE\Octopus\OctopusServer and its version in
+    # an Uninstall entry whose key name is the product code, so search the entries by display name.
+    $installLocation = $null
+    $octopusKey = 'HKLM:\SOFTWARE\Octopus\OctopusServer'
+    if (Test-Path -LiteralPath $octopusKey) {
+        $value = (Get-ItemProperty -LiteralPath $octopusKey -ErrorAction SilentlyContinue).InstallLocation
+        if ($value) { $installLocation = [string]$value }
+    }
+    $version = $null
+    foreach ($root in @('HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall',
+                        'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall')) {
+        if (-not (Test-Path -LiteralPath $root)) { continue }
+        foreach ($key in @(Get-ChildItem -LiteralPath $root -ErrorAction SilentlyContinue)) {
+            $entry = Get-ItemProperty -LiteralPath $key.PSPath -ErrorAction SilentlyContinue
+            if ($entry -and [string]$entry.DisplayName -eq 'Octopus Deploy Server') {
+                $version = [string]$entry.DisplayVersion
+            }
+        }
+    }
+
+    $services = New-Object System.Collections.ArrayList
+    foreach ($service in @(Get-CimInstance -ClassName Win32_Service)) {
+        $name = [string]$service.Name
+        $binary = [string]$service.PathName
+        if ($name -like 'OctopusDeploy*' -or $binary -like '*Octopus.Server.exe*') {
+            $startType = [string]$service.StartMode
+            if ($startType -eq 'Auto') { $startType = 'Automatic' }
+            [void]$services.Add([ordered]@{
+                name = $name
+                display_name = [string]$service.DisplayName
+                state = [string]$service.State
+                start_type = $startType
+                account = [string]$service.StartName
+                binary_path = $binary
+            })
+        }
+    }
+
+    $drives = New-Object System.Collections.ArrayList
+    foreach ($disk in @(Get-CimInstance -ClassName Win32_LogicalDisk -Filter 'DriveType=3')) {
+        [void]$drives.Add([ordered]@{ name = [string]$disk.DeviceID; free_bytes = [long]$disk.FreeSpace })
+    }
+
+    $pathResults = New-Object System.Collections.ArrayList
+    foreach ($path in $paths) {
+        $entry = [ordered]@{ path = [string]$path; exists = $false; kind = $null; error = $null }
+        try {
+            $item = Get-Item -LiteralPath ([string]$path) -Force -ErrorAction Stop
+            $entry.exists = $true
+            if ($item.PSIsContainer) { $entry.kind = 'directory' } else { $entry.kind = 'file' }
+        } catch [System.Management.Automation.ItemNotFoundException] {
+            # Simply not there.
+        } catch {
+            # Refused or unreachable (for a UNC path from a WinRM session: the double hop).
+            $entry.error = Get-OctoErrorMessage $_
+        }
+        [void]$pathResults.Add($entry)
+    }
+
+    Write-OctoResult ([ordered]@{
+        ok = $true
+        hostname = [string]$computer.Name
+        domain = [string]$computer.Domain
+        part_of_domain = [bool]$computer.PartOfDomain
+        os_caption = [string]$os.Caption
+        os_version = [string]$os.Version
+        identity = [System.Security.Principal.WindowsIdentity]::GetCurrent().Name
+        octopus = [ordered]@{
+            installed = ($null -ne $installLocation -or $null -ne $version)
+            version = $version
+            install_location = $installLocation
+        }
+        services = $services
+        drives = $drives
+        paths = $pathResults
+    })
+    exit 0
+} catch {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'query'; error = (Get-OctoErrorMessage $_) })
+    exit 1
+}

@@ -1,0 +1,128 @@
+# octotui-ps: read-file v1
+# Returns a slice of a file (typically <Home>\Logs\OctopusServer.txt) with the file's current size, so
+# the console can page through a large log or follow it by asking again from the last offset. The file
+# is opened for reading while Octopus keeps writing to it.
+# Params: {"path": "C:\\Octopus\\Logs\\OctopusServer.txt", "offset": 0, "max_bytes": 524288,
+#          "encoding": "base64" | "text"}   (a negative offset counts from the end of the file)
+# Result: see assets/ps/README.md.
+param([string]$ParamsJson = '')
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+# ---- octotui shared helpers: identical in every script (a test keeps them in sync) ----------------
+$OctoSentinel = '@@octotui-result@@'
+
+function ConvertFrom-OctoJson([string]$Json) {
+    # JavaScriptSerializer with no length limit: big parameters (file chunks) must not hit a 2 MB cap.
+    Add-Type -AssemblyName System.Web.Extensions
+    $serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+    $serializer.MaxJsonLength = [int]::MaxValue
+    if ([string]::IsNullOrWhiteSpace($Json)) { $Json = '{}' }
+    $value = $serializer.DeserializeObject($Json)
+    if ($value -isnot [System.Collections.IDictionary]) { throw 'the parameters must be a JSON object' }
+    return $value
+}
+
+function Get-OctoParam($Params, [string]$Name, $Default = $null) {
+    # Arrays come back unrolled by PowerShell: callers wrap list parameters in @().
+    if ($Params.ContainsKey($Name) -and $null -ne $Params[$Name]) { return $Params[$Name] }
+    return $Default
+}
+
+function ConvertTo-OctoJson($Value) {
+    # Hand-written so that the result is plain ASCII (\uXXXX for anything else) whatever the code page.
+    if ($null -eq $Value) { return 'null' }
+    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
+    if ($Value -is [bool]) { if ($Value) { return 'true' } else { return 'false' } }
+    if ($Value -is [string] -or $Value -is [char] -or $Value -is [enum] -or $Value -is [guid]) {
+        $escaped = [regex]::Replace([string]$Value, '[^\x20\x21\x23-\x5B\x5D-\x7E]', {
+            param($m) '\u{0:x4}' -f [int][char]$m.Value })
+        return '"' + $escaped + '"'
+    }
+    if ($Value -is [datetime]) { return '"' + $Value.ToUniversalTime().ToString('o') + '"' }
+    if ($Value -is [double] -or $Value -is [single]) {
+        if ([double]::IsNaN($Value) -or [double]::IsInfinity($Value)) { return 'null' }
+    }
+    if ($Value -is [System.ValueType]) {
+        return [System.Convert]::ToString($Value, [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    if ($Value -is [System.Collections.IDictionary]) {
+        $parts = @(foreach ($key in $Value.Keys) {
+            (ConvertTo-OctoJson ([string]$key)) + ':' + (ConvertTo-OctoJson $Value[$key]) })
+        return '{' + ($parts -join ',') + '}'
+    }
+    if ($Value -is [System.Collections.IEnumerable]) {
+        $parts = @(foreach ($item in $Value) { ConvertTo-OctoJson $item })
+        return '[' + ($parts -join ',') + ']'
+    }
+    return ConvertTo-OctoJson ([string]$Value)
+}
+
+function Write-OctoResult($Result) {
+    # The one line the engine parses; everything else on stdout is progress text for humans.
+    [Console]::Out.WriteLine($OctoSentinel + (ConvertTo-OctoJson $Result))
+    [Console]::Out.Flush()
+}
+
+function Get-OctoErrorMessage($ErrorRecord) {
+    # "Exception calling X with N argument(s)" wraps the .NET error; report the .NET text itself.
+    $exception = $ErrorRecord.Exception
+    while ($exception -is [System.Management.Automation.MethodInvocationException] -and $exception.InnerException) {
+        $exception = $exception.InnerException
+    }
+    return $exception.Message
+}
+
+function Exit-OctoParamError([string]$Message) {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'params'; error = $Message })
+    exit 2
+}
+# ---- end of shared helpers -------------------------------------------------------------------------
+
+$maxSlice = 8MB
+try {
+    $P = ConvertFrom-OctoJson $ParamsJson
+    $path = [string](Get-OctoParam $P 'path' '')
+    $offset = [long](Get-OctoParam $P 'offset' 0)
+    $maxBytes = [long](Get-OctoParam $P 'max_bytes' 524288)
+    $encoding = [string](Get-OctoParam $P 'encoding' 'base64')
+    if (-not $path) { throw "missing parameter 'path'" }
+    if ($maxBytes -lt 0 -or $maxBytes -gt $maxSlice) { throw "'max_bytes' must be between 0 and $maxSlice" }
+    if ($encoding -ne 'base64' -and $encoding -ne 'text') { throw "'encoding' must be 'base64' or 'text'" }
+} catch { Exit-OctoParamError (Get-OctoErrorMessage $_) }
+
+try {
+    $share = [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete
+    $stream = [System.IO.File]::Open($path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, $share)
+    try {
+        $size = $stream.Length
+        if ($offset -lt 0) { $offset = [Math]::Max([long]0, $size + $offset) }
+        if ($offset -gt $size) { $offset = $size }
+        $count = [int][Math]::Min($maxBytes, $size - $offset)
+        $buffer = New-Object byte[] $count
+        $null = $stream.Seek($offset, [System.IO.SeekOrigin]::Begin)
+        $read = 0
+        while ($read -lt $count) {
+            $n = $stream.Read($buffer, $read, $count - $read)
+            if ($n -le 0) { break }
+            $read += $n
+        }
+    } finally { $stream.Dispose() }
+    if ($encoding -eq 'base64') { $data = [Convert]::ToBase64String($buffer, 0, $read) }
+    else { $data = (New-Object System.Text.UTF8Encoding $false).GetString($buffer, 0, $read) }
+    Write-OctoResult ([ordered]@{
+        ok = $true; path = $path; exists = $true; size = [long]$size; offset = [long]$offset
+        length = [long]$read; eof = (($offset + $read) -ge $size); encoding = $encoding; data = $data
+    })
+    exit 0
+} catch {
+    $exception = $_.Exception
+    if ($exception.InnerException) { $exception = $exception.InnerException }
+    if ($exception -is [System.IO.FileNotFoundException] -or $exception -is [System.IO.DirectoryNotFoundException]) {
+        # Not there (yet): an answer, not a failure.
+        Write-OctoResult ([ordered]@{ ok = $false; path = $path; exists = $false; size = $null; error = $exception.Message })
+        exit 0
+    }
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'read'; path = $path; error = $exception.Message })
+    exit 1
+}

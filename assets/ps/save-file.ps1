@@ -1,0 +1,143 @@
+# octotui-ps: save-file v1
+# Writes a file sent from the console (an MSI, a licence) in base64 chunks, one command per chunk, so
+# files of tens of MB never need one huge message. Chunks go to "<path>.octotui-part"; the chunk that
+# carries "sha256" is the last: the whole file is hashed, compared, and only then renamed to <path>.
+# A chunk sent again (a retry) replaces what followed its offset, so a resend is harmless; a missing
+# chunk is refused with the part's current size so the sender can resume from there.
+# Params: {"path": "C:\\Install\\x.msi", "data_b64": "...", "offset": 0, "sha256": "<hex, last chunk>"}
+# Result: see assets/ps/README.md.
+param([string]$ParamsJson = '')
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+# ---- octotui shared helpers: identical in every script (a test keeps them in sync) ----------------
+$OctoSentinel = '@@octotui-result@@'
+
+function ConvertFrom-OctoJson([string]$Json) {
+    # JavaScriptSerializer with no length limit: big parameters (file chunks) must not hit a 2 MB cap.
+    Add-Type -AssemblyName System.Web.Extensions
+    $serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+    $serializer.MaxJsonLength = [int]::MaxValue
+    if ([string]::IsNullOrWhiteSpace($Json)) { $Json = '{}' }
+    $value = $serializer.DeserializeObject($Json)
+    if ($value -isnot [System.Collections.IDictionary]) { throw 'the parameters must be a JSON object' }
+    return $value
+}
+
+function Get-OctoParam($Params, [string]$Name, $Default = $null) {
+    # Arrays come back unrolled by PowerShell: callers wrap list parameters in @().
+    if ($Params.ContainsKey($Name) -and $null -ne $Params[$Name]) { return $Params[$Name] }
+    return $Default
+}
+
+function ConvertTo-OctoJson($Value) {
+    # Hand-written so that the result is plain ASCII (\uXXXX for anything else) whatever the code page.
+    if ($null -eq $Value) { return 'null' }
+    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
+    if ($Value -is [bool]) { if ($Value) { return 'true' } else { return 'false' } }
+    if ($Value -is [string] -or $Value -is [char] -or $Value -is [enum] -or $Value -is [guid]) {
+        $escaped = [regex]::Replace([string]$Value, '[^\x20\x21\x23-\x5B\x5D-\x7E]', {
+            param($m) '\u{0:x4}' -f [int][char]$m.Value })
+        return '"' + $escaped + '"'
+    }
+    if ($Value -is [datetime]) { return '"' + $Value.ToUniversalTime().ToString('o') + '"' }
+    if ($Value -is [double] -or $Value -is [single]) {
+        if ([double]::IsNaN($Value) -or [double]::IsInfinity($Value)) { return 'null' }
+    }
+    if ($Value -is [System.ValueType]) {
+        return [System.Convert]::ToString($Value, [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    if ($Value -is [System.Collections.IDictionary]) {
+        $parts = @(foreach ($key in $Value.Keys) {
+            (ConvertTo-OctoJson ([string]$key)) + ':' + (ConvertTo-OctoJson $Value[$key]) })
+        return '{' + ($parts -join ',') + '}'
+    }
+    if ($Value -is [System.Collections.IEnumerable]) {
+        $parts = @(foreach ($item in $Value) { ConvertTo-OctoJson $item })
+        return '[' + ($parts -join ',') + ']'
+    }
+    return ConvertTo-OctoJson ([string]$Value)
+}
+
+function Write-OctoResult($Result) {
+    # The one line the engine parses; everything else on stdout is progress text for humans.
+    [Console]::Out.WriteLine($OctoSentinel + (ConvertTo-OctoJson $Result))
+    [Console]::Out.Flush()
+}
+
+function Get-OctoErrorMessage($ErrorRecord) {
+    # "Exception calling X with N argument(s)" wraps the .NET error; report the .NET text itself.
+    $exception = $ErrorRecord.Exception
+    while ($exception -is [System.Management.Automation.MethodInvocationException] -and $exception.InnerException) {
+        $exception = $exception.InnerException
+    }
+    return $exception.Message
+}
+
+function Exit-OctoParamError([string]$Message) {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = 'params'; error = $Message })
+    exit 2
+}
+# ---- end of shared helpers -------------------------------------------------------------------------
+
+try {
+    $P = ConvertFrom-OctoJson $ParamsJson
+    $path = [string](Get-OctoParam $P 'path' '')
+    $offset = [long](Get-OctoParam $P 'offset' 0)
+    $expected = ([string](Get-OctoParam $P 'sha256' '')).ToLowerInvariant()
+    if (-not $path) { throw "missing parameter 'path'" }
+    if (-not [System.IO.Path]::IsPathRooted($path)) { throw "'path' must be an absolute path" }
+    if ($offset -lt 0) { throw "'offset' must not be negative" }
+    $bytes = [Convert]::FromBase64String([string](Get-OctoParam $P 'data_b64' ''))
+    $P = $null   # the decoded bytes are all we keep of a large chunk
+} catch { Exit-OctoParamError (Get-OctoErrorMessage $_) }
+
+function Get-OctoSha256([string]$Path) {
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $stream = [System.IO.File]::OpenRead($Path)
+    try { $hash = $sha.ComputeHash($stream) } finally { $stream.Dispose(); $sha.Dispose() }
+    return [System.BitConverter]::ToString($hash).Replace('-', '').ToLowerInvariant()
+}
+
+$part = $path + '.octotui-part'
+$stage = 'write'
+$size = $null
+try {
+    $parent = [System.IO.Path]::GetDirectoryName($path)
+    if ($parent) { $null = [System.IO.Directory]::CreateDirectory($parent) }
+    $stream = [System.IO.File]::Open($part, [System.IO.FileMode]::OpenOrCreate,
+                                     [System.IO.FileAccess]::ReadWrite, [System.IO.FileShare]::None)
+    try {
+        if ($offset -gt $stream.Length) {
+            $size = $stream.Length
+            $stage = 'offset'
+            throw ('chunk offset {0} is past the end of the partial file ({1} bytes): a chunk is missing' -f $offset, $size)
+        }
+        $stream.SetLength($offset)
+        $null = $stream.Seek(0, [System.IO.SeekOrigin]::End)
+        $stream.Write($bytes, 0, $bytes.Length)
+        $size = $stream.Length
+    } finally { $stream.Dispose() }
+
+    $result = [ordered]@{ ok = $true; path = $part; size = $size; complete = $false; sha256 = $null }
+    if ($expected) {
+        $stage = 'verify'
+        $actual = Get-OctoSha256 $part
+        if ($actual -ne $expected) {
+            Remove-Item -LiteralPath $part -Force
+            $size = 0
+            throw "SHA-256 mismatch: expected $expected, the file received has $actual; send it again from offset 0"
+        }
+        $stage = 'rename'
+        if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Force }
+        [System.IO.File]::Move($part, $path)
+        $result.path = $path
+        $result.complete = $true
+        $result.sha256 = $actual
+    }
+    Write-OctoResult $result
+    exit 0
+} catch {
+    Write-OctoResult ([ordered]@{ ok = $false; stage = $stage; path = $path; size = $size; error = (Get-OctoErrorMessage $_) })
+    exit 1
+}

@@ -1,0 +1,804 @@
+"""``cmd.exe /c LINE``: what WinRS runs for every command unless the client skips the shell.
+
+An installer's command lines pass through cmd.exe before any program sees them, so cmd's quirks are
+part of what the engine must get right: the ``/c`` quote-stripping rule, ``%VAR%`` expansion (once,
+for the whole line, before anything runs), ``^`` escapes, ``&``/``&&``/``||``/``|`` and redirections.
+This module reproduces those rules far enough that a wrong command line fails here as it would on
+Windows. Sources: ``cmd /?`` (the ``/c`` quote rules), ss64.com (redirection), the "How does the
+Windows Command Interpreter parse scripts" answers by jeb and dbenham (phases, command-line percent
+expansion), zzz.buzz "File not found errors in cmd.exe" (exit codes 3, 9009, 123).
+
+What is deliberately left out: ``(...)`` blocks, ``if``, ``for``, ``call``, ``start``, ``pushd`` and
+delayed expansion (they reach CreateProcess and fail as unknown programs), ``set /a`` and ``set /p``
+(refused with a lab message), UNC paths (the node's own disk only), and the interactive prompt of
+``del`` on a directory (the lab deletes as if ``/q`` were given).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ntpath
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from octotui.lab.process import Cancelled, NullSink, ProcessContext, Sink, StdinPipe
+from octotui.lab.winargs import split_program_name
+from octotui.lab.winfs import FsError
+
+#: cmd.exe's own line limit; longer lines fail before anything runs ("The command line is too long.").
+MAX_LINE = 8191
+#: ERRORLEVEL after a parse-time syntax error ("& was unexpected at this time.").
+SYNTAX_ERRORLEVEL = 255
+#: The update build revision shown by ``ver`` when the node's version has only three parts.
+DEFAULT_UBR = 2340
+
+_BLANKS = " \t"
+_TOKEN_DELIMS = " \t,;="
+_C_SPECIALS = set("&<>()@^|")
+_ECHO_DELIMS = set(".:/\\(+[]")
+_OTHER_DELIMS = set("./\\")
+_STATUS_PATH_NOT_FOUND = 3
+_STATUS_BAD_NAME = 123
+
+MSG_PATH_NOT_FOUND = "The system cannot find the path specified."
+MSG_FILE_NOT_FOUND = "The system cannot find the file specified."
+MSG_SYNTAX = "The syntax of the command is incorrect."
+
+
+class CmdSyntaxError(Exception):
+    """A line cmd.exe refuses while parsing, before running any of it."""
+
+
+class _ExitShell(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Redirect:
+    """One redirection: ``handle`` is 0, 1 or 2; ``op`` is ``>``, ``>>``, ``<``, ``>&`` or ``<&``."""
+
+    handle: int
+    op: str
+    target: str
+
+
+@dataclass
+class Command:
+    """A simple command: its text (carets removed, quotes kept) and its redirections, in order."""
+
+    text: str
+    redirects: list[Redirect]
+
+
+@dataclass
+class Pipeline:
+    """Commands joined by ``|``; ``op`` is how it joins the previous pipeline ("", &, && or ||)."""
+
+    op: str
+    commands: list[Command]
+
+
+# --- the /c quote rule -------------------------------------------------------------------------------
+
+def strip_c_quotes(line: str, is_executable: Callable[[str], bool]) -> str:
+    """Apply the rule ``cmd /?`` documents for the text after ``/c``.
+
+    Quotes are kept when the line has exactly two, nothing of ``&<>()@^|`` between them, some
+    whitespace between them, and the text between them names an executable file. Otherwise, if the
+    first character is a quote, that quote and the last quote on the line are removed and the text
+    after the last quote is kept. This is why ``"C:\\Program Files\\x.exe" "arg"`` fails through WinRS.
+    """
+    s = line.lstrip(_BLANKS)
+    if not s.startswith('"'):
+        return s
+    if s.count('"') == 2:
+        inner = s[1:s.index('"', 1)]
+        if (not any(c in _C_SPECIALS for c in inner) and any(c in _BLANKS for c in inner)
+                and is_executable(inner)):
+            return s
+    last = s.rfind('"')
+    if last == 0:
+        return s[1:]
+    return s[1:last] + s[last + 1:]
+
+
+# --- phase 1: percent expansion -----------------------------------------------------------------------
+
+def expand_percent(text: str, lookup: Callable[[str], str | None]) -> str:
+    """Expand ``%NAME%`` as cmd does for a command line (not a batch file).
+
+    An undefined variable is left as written, and ``%%`` is not an escape: the opening ``%`` is kept
+    and scanning resumes at the next character, so ``%%PATH%%`` becomes ``%`` + PATH + ``%``. The
+    ``%NAME:~start,len%`` and ``%NAME:old=new%`` forms work on defined variables.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "%":
+            out.append(c)
+            i += 1
+            continue
+        close = text.find("%", i + 1)
+        if close < 0:
+            out.append(text[i:])
+            break
+        value = _expand_one(text[i + 1:close], lookup)
+        if value is None:
+            out.append("%")
+            i += 1
+            continue
+        out.append(value)
+        i = close + 1
+    return "".join(out)
+
+
+def _expand_one(name: str, lookup: Callable[[str], str | None]) -> str | None:
+    if not name:
+        return None
+    base, colon, spec = name.partition(":")
+    value = lookup(base)
+    if value is None or not colon:
+        return value
+    if spec.startswith("~"):
+        return _substring(value, spec[1:])
+    old, eq, new = spec.partition("=")
+    if not eq or not old or old == "*":
+        return None
+    if old.startswith("*"):
+        pos = value.lower().find(old[1:].lower())
+        return value if pos < 0 else new + value[pos + len(old) - 1:]
+    return re.sub(re.escape(old), lambda _m: new, value, flags=re.IGNORECASE)
+
+
+def _substring(value: str, spec: str) -> str | None:
+    start_text, comma, length_text = spec.partition(",")
+    try:
+        start = int(start_text or "0")
+        length = int(length_text) if comma else None
+    except ValueError:
+        return None
+    n = len(value)
+    start = max(0, n + start) if start < 0 else min(start, n)
+    if length is None:
+        end = n
+    elif length < 0:
+        end = max(start, n + length)
+    else:
+        end = min(n, start + length)
+    return value[start:end]
+
+
+# --- phase 2: special characters, operators and redirections ------------------------------------------
+
+def parse_line(text: str) -> list[Pipeline]:
+    """Split an expanded line into pipelines of commands with their redirections.
+
+    ``^`` escapes the next character outside quotes (and disappears); a quote toggles quoting, and
+    inside quotes nothing is special. Redirections are removed from the command text wherever they
+    appear, leaving the blanks around them (so ``echo hi > f`` writes ``hi `` and a space).
+    """
+    pipelines: list[Pipeline] = []
+    commands: list[Command] = []
+    buf: list[str] = []
+    redirects: list[Redirect] = []
+    join_op = ""
+    in_quotes = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            in_quotes = not in_quotes
+            buf.append(c)
+            i += 1
+        elif in_quotes:
+            buf.append(c)
+            i += 1
+        elif c == "^":
+            if i + 1 < n:
+                buf.append(text[i + 1])
+            i += 2
+        elif c in "&|":
+            op = text[i:i + 2] if text[i:i + 2] in ("&&", "||") else c
+            i += len(op)
+            cmd = Command("".join(buf), redirects)
+            if _is_empty(cmd):
+                raise CmdSyntaxError(f"{op} was unexpected at this time.")
+            commands.append(cmd)
+            buf, redirects = [], []
+            if op != "|":
+                pipelines.append(Pipeline(join_op, commands))
+                commands, join_op = [], op
+        elif c in "<>":
+            i = _parse_redirect(text, i, buf, redirects)
+        else:
+            buf.append(c)
+            i += 1
+    cmd = Command("".join(buf), redirects)
+    if not _is_empty(cmd):
+        commands.append(cmd)
+        pipelines.append(Pipeline(join_op, commands))
+    elif commands or join_op in ("&&", "||"):
+        raise CmdSyntaxError(MSG_SYNTAX)
+    return pipelines
+
+
+def _is_empty(cmd: Command) -> bool:
+    return not cmd.text.strip(_TOKEN_DELIMS + "@") and not cmd.redirects
+
+
+def _parse_redirect(text: str, i: int, buf: list[str], redirects: list[Redirect]) -> int:
+    """Parse the redirection at ``text[i]``; return the index after it.
+
+    A single digit directly before the operator names the handle when it starts a token
+    (``dir x 2>nul``); glued to a word (``echo a2>f``) it stays part of the text.
+    """
+    c = text[i]
+    handle = 1 if c == ">" else 0
+    if buf and buf[-1].isdigit() and (len(buf) == 1 or buf[-2] in _TOKEN_DELIMS):
+        handle = int(buf.pop())
+    op = c
+    i += 1
+    if c == ">" and i < len(text) and text[i] == ">":
+        op, i = ">>", i + 1
+    if i + 1 < len(text) and text[i] == "&" and text[i + 1].isdigit():
+        redirects.append(Redirect(handle, op[0] + "&", text[i + 1]))
+        return i + 2
+    while i < len(text) and text[i] in _BLANKS:
+        i += 1
+    target: list[str] = []
+    in_quotes = False
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            in_quotes = not in_quotes
+        elif in_quotes:
+            target.append(ch)
+        elif ch in _BLANKS or ch in "&|<>":
+            break
+        elif ch == "^":
+            if i + 1 < len(text):
+                target.append(text[i + 1])
+            i += 1
+        else:
+            target.append(ch)
+        i += 1
+    if not target:
+        raise CmdSyntaxError(MSG_SYNTAX)
+    redirects.append(Redirect(handle, op, "".join(target)))
+    return i
+
+
+def cmd_words(text: str) -> list[str]:
+    """Arguments as cmd's built-ins see them: split on blanks, ``,``, ``;``, ``=``; quotes removed."""
+    words: list[str] = []
+    cur: list[str] = []
+    quoted = in_quotes = False
+    for c in text:
+        if c == '"':
+            in_quotes, quoted = not in_quotes, True
+        elif c in _TOKEN_DELIMS and not in_quotes:
+            if cur or quoted:
+                words.append("".join(cur))
+            cur, quoted = [], False
+        else:
+            cur.append(c)
+    if cur or quoted:
+        words.append("".join(cur))
+    return words
+
+
+# --- sinks ---------------------------------------------------------------------------------------------
+
+class _FileSink:
+    """A redirection target on the node's disk: each write lands in the file at once."""
+
+    def __init__(self, ctx: ProcessContext, path: str) -> None:
+        self._ctx, self._path = ctx, path
+
+    def write(self, data: bytes) -> None:
+        if data:
+            with self._ctx.runtime.world.lock:
+                self._ctx.runtime.node.fs.write(self._path, data, append=True)
+
+
+class _PipeSink:
+    def __init__(self, pipe: StdinPipe) -> None:
+        self._pipe = pipe
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._pipe.feed(data, False)
+
+
+def _closed_pipe(data: bytes) -> StdinPipe:
+    pipe = StdinPipe()
+    pipe.feed(data, True)
+    return pipe
+
+
+def _is_nul(target: str) -> bool:
+    base = ntpath.basename(target.replace("/", "\\")).lower().rstrip(":")
+    return base == "nul" or base.startswith("nul.")
+
+
+# --- the interpreter ---------------------------------------------------------------------------------
+
+Builtin = Callable[["_Shell", ProcessContext, str, str], "int | None"]
+
+
+class _Shell:
+    """One cmd.exe process: its environment, current directory, ERRORLEVEL and echo state."""
+
+    def __init__(self, ctx: ProcessContext, cmdcmdline: str, errorlevel: int = 0) -> None:
+        self.ctx = ctx
+        self.cmdcmdline = cmdcmdline
+        self.errorlevel = errorlevel
+        self.echo_on = True
+
+    # --- helpers ---------------------------------------------------------------------------------
+    @property
+    def fs_lock(self) -> threading.RLock:
+        return self.ctx.runtime.world.lock
+
+    def abspath(self, path: str) -> str:
+        """Resolve a path typed at the prompt against the current directory, as Windows does."""
+        p = path.replace("/", "\\")
+        cwd = self.ctx.cwd
+        if p.startswith("\\\\"):
+            return ntpath.normpath(p)
+        if len(p) >= 2 and p[1] == ":":
+            if p[2:3] == "\\":
+                return ntpath.normpath(p)
+            base = cwd if cwd[:2].lower() == p[:2].lower() else p[:2] + "\\"
+            return ntpath.normpath(ntpath.join(base, p[2:]))
+        if p.startswith("\\"):
+            return ntpath.normpath(cwd[:2] + p)
+        return ntpath.normpath(ntpath.join(cwd, p))
+
+    def lookup(self, name: str) -> str | None:
+        """A variable for %-expansion: the environment first, then cmd's dynamic variables."""
+        value = self.ctx.env.get(name)
+        if value is not None:
+            return value
+        now = time.localtime()
+        dynamic: dict[str, Callable[[], str]] = {
+            "ERRORLEVEL": lambda: str(self.errorlevel),
+            "CD": lambda: self.ctx.cwd,
+            "DATE": lambda: time.strftime("%a %m/%d/%Y", now),
+            "TIME": lambda: f"{now.tm_hour:2d}:{now.tm_min:02d}:{now.tm_sec:02d}."
+                            f"{int(time.time() * 100) % 100:02d}",
+            "RANDOM": lambda: str(random.randint(0, 32767)),
+            "CMDCMDLINE": lambda: self.cmdcmdline,
+            "CMDEXTVERSION": lambda: "2",
+            "HIGHESTNUMANODENUMBER": lambda: "0",
+        }
+        make = dynamic.get(name.upper())
+        return make() if make is not None else None
+
+    def is_executable(self, name: str) -> bool:
+        """Whether ``name`` is an executable file, searched as cmd searches (for the /c quote rule)."""
+        exts = [""] + [e for e in self.ctx.env.get("PATHEXT", ".COM;.EXE;.BAT;.CMD").split(";") if e]
+        if any(sep in name for sep in "\\/:"):
+            bases = [self.abspath(name)]
+        else:
+            dirs = [self.ctx.cwd, *[d for d in self.ctx.env.get("Path", "").split(";") if d]]
+            bases = [ntpath.join(d, name) for d in dirs]
+        with self.fs_lock:
+            return any(self.ctx.runtime.node.fs.is_file(b + e) for b in bases for e in exts)
+
+    # --- running a line ----------------------------------------------------------------------------
+    def run(self, line: str) -> int:
+        text = strip_c_quotes(line, self.is_executable).split("\n", 1)[0]
+        if len(text) > MAX_LINE:
+            self.ctx.println("The command line is too long.")
+            return 1
+        text = expand_percent(text, self.lookup).replace("\r", "")
+        if len(text) > MAX_LINE:
+            self.ctx.println("The command line is too long.")
+            return 1
+        try:
+            pipelines = parse_line(text)
+        except CmdSyntaxError as exc:
+            self.ctx.eprintln(str(exc))
+            return SYNTAX_ERRORLEVEL
+        try:
+            self.run_pipelines(pipelines)
+        except _ExitShell as exc:
+            return exc.code
+        return self.errorlevel
+
+    def run_pipelines(self, pipelines: list[Pipeline]) -> None:
+        ok = True
+        for pipeline in pipelines:
+            if (pipeline.op == "&&" and not ok) or (pipeline.op == "||" and ok):
+                continue
+            ok = self.run_pipeline(pipeline.commands)
+
+    def child(self, stdin: StdinPipe, stdout: Sink) -> _Shell:
+        """A side of a pipe runs in a child cmd.exe: its variable changes do not come back."""
+        ctx = replace(self.ctx, env=self.ctx.env.copy(), stdin=stdin, stdout=stdout)
+        shell = _Shell(ctx, self.cmdcmdline, self.errorlevel)
+        shell.echo_on = self.echo_on
+        return shell
+
+    def run_pipeline(self, commands: list[Command]) -> bool:
+        if len(commands) == 1:
+            return self.run_command(commands[0])
+        threads: list[threading.Thread] = []
+        failures: list[BaseException] = []
+        stdin = self.ctx.stdin
+        for cmd in commands[:-1]:
+            pipe = StdinPipe()
+            side = self.child(stdin, _PipeSink(pipe))
+            thread = threading.Thread(target=_run_pipe_side, args=(side, cmd, pipe, failures),
+                                      name="cmd-pipe", daemon=True)
+            thread.start()
+            threads.append(thread)
+            stdin = pipe
+        last = self.child(stdin, self.ctx.stdout)
+        try:
+            ok = last.run_command(commands[-1])
+        except _ExitShell as exc:
+            last.errorlevel, ok = exc.code, exc.code == 0
+        for thread in threads:
+            thread.join()
+        if any(isinstance(f, Cancelled) for f in failures):
+            raise Cancelled()
+        if failures:  # a lab bug on a pipe side must not vanish with its thread
+            raise failures[0]
+        self.errorlevel = last.errorlevel
+        return ok
+
+    def open_redirects(self, redirects: list[Redirect]) -> ProcessContext | None:
+        """Apply redirections left to right; on failure report it (ERRORLEVEL untouched) and return None."""
+        stdin, stdout, stderr = self.ctx.stdin, self.ctx.stdout, self.ctx.stderr
+        node = self.ctx.runtime.node
+        for r in redirects:
+            if r.op in (">&", "<&"):
+                outputs: dict[str, Sink] = {"1": stdout, "2": stderr}
+                if r.target in outputs and r.handle == 1:
+                    stdout = outputs[r.target]
+                elif r.target in outputs and r.handle == 2:
+                    stderr = outputs[r.target]
+                continue
+            if r.op == "<":
+                if r.handle != 0:
+                    continue
+                if _is_nul(r.target):
+                    stdin = _closed_pipe(b"")
+                    continue
+                path = self.abspath(r.target)
+                try:
+                    with self.fs_lock:
+                        data = node.fs.read(path)
+                except FsError:
+                    replace(self.ctx, stderr=stderr).eprintln(MSG_FILE_NOT_FOUND)
+                    return None
+                stdin = _closed_pipe(data)
+                continue
+            sink: Sink
+            if _is_nul(r.target):
+                sink = NullSink()
+            else:
+                path = self.abspath(r.target)
+                try:
+                    with self.fs_lock:
+                        if not (r.op == ">>" and node.fs.is_file(path)):
+                            node.fs.write(path, b"")
+                except FsError as exc:
+                    message = "Access is denied." if exc.winerror == 5 else MSG_PATH_NOT_FOUND
+                    replace(self.ctx, stderr=stderr).eprintln(message)
+                    return None
+                sink = _FileSink(self.ctx, path)
+            if r.handle == 1:
+                stdout = sink
+            elif r.handle == 2:
+                stderr = sink
+        return replace(self.ctx, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def run_command(self, cmd: Command) -> bool:
+        """Run one simple command; return whether it succeeded (what ``&&`` and ``||`` test)."""
+        cctx = self.open_redirects(cmd.redirects)
+        if cctx is None:
+            return False
+        text = cmd.text.lstrip(_TOKEN_DELIMS + "@")
+        if not text.strip(_TOKEN_DELIMS):
+            return True
+        word = _builtin_word(text)
+        if word is not None:
+            name, rest, delim = word
+            code = _BUILTINS[name](self, cctx, rest, delim)
+            if code is None:
+                return True
+        else:
+            code = self.run_external(cctx, text.rstrip(_BLANKS))
+        self.errorlevel = code
+        return code == 0
+
+    def run_external(self, cctx: ProcessContext, command_line: str) -> int:
+        """Hand a command to CreateProcess the way cmd does, with cmd's own errors first.
+
+        A program path whose folder does not exist fails in cmd itself with "The system cannot find
+        the path specified." and ERRORLEVEL 3; an existing folder without the program, or a bare name
+        not on PATH, gets the "is not recognized" text and 9009 (from the runtime); a quoted name
+        starting with a blank is a bad file name (123). These are the codes cmd sets (zzz.buzz).
+        """
+        name, _rest = split_program_name(command_line)
+        if name[:1] in _BLANKS and name.strip():
+            cctx.eprintln("The filename, directory name, or volume label syntax is incorrect.")
+            return _STATUS_BAD_NAME
+        if any(sep in name for sep in "\\/:"):
+            parent = ntpath.dirname(self.abspath(name))
+            with self.fs_lock:
+                parent_exists = self.ctx.runtime.node.fs.is_dir(parent)
+            if not parent_exists:
+                cctx.eprintln(MSG_PATH_NOT_FOUND)
+                return _STATUS_PATH_NOT_FOUND
+        child = replace(cctx, env=self.ctx.env.copy(), cwd=self.ctx.cwd)
+        return self.ctx.runtime.run_program_line(child, command_line)
+
+
+def _run_pipe_side(side: _Shell, cmd: Command, pipe: StdinPipe, failures: list[BaseException]) -> None:
+    try:
+        side.run_command(cmd)
+    except _ExitShell:
+        pass
+    except BaseException as exc:  # carried back to the shell's thread, which re-raises a cancel
+        failures.append(exc)
+    finally:
+        pipe.close()
+
+
+def _builtin_word(text: str) -> tuple[str, str, str] | None:
+    """Recognise a built-in command: its name, the text after it, and the delimiter that ended it.
+
+    cmd ends a built-in's name at a blank or at punctuation (``echo.``, ``cd..``, ``dir/b``); only
+    ``echo`` swallows that delimiter. A quoted first word is never a built-in.
+    """
+    if text.startswith('"'):
+        return None
+    end = 0
+    while end < len(text) and text[end] not in _TOKEN_DELIMS:
+        end += 1
+    token = text[:end].lower()
+    if token in _BUILTINS:
+        delim = text[end:end + 1]
+        return token, text[end + 1:] if token == "echo" else text[end:], delim
+    for name in sorted(_BUILTINS, key=len, reverse=True):
+        if token.startswith(name) and len(token) > len(name):
+            delim = token[len(name)]
+            if name == "echo" and delim in _ECHO_DELIMS:
+                return name, text[len(name) + 1:], delim
+            if name != "echo" and delim in _OTHER_DELIMS:
+                return name, text[len(name):], delim
+    return None
+
+
+# --- built-in commands -------------------------------------------------------------------------------
+# Each returns the new ERRORLEVEL, or None for success that leaves ERRORLEVEL alone (as echo, type, cd,
+# del and set do in cmd).
+
+def _echo(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    if delim in ("", " ", "\t") and not rest.strip(_BLANKS):
+        ctx.println(f"ECHO is {'on' if shell.echo_on else 'off'}.")
+    elif delim in ("", " ", "\t") and rest.strip(_BLANKS).lower() in ("on", "off"):
+        shell.echo_on = rest.strip(_BLANKS).lower() == "on"
+    else:
+        ctx.println(rest)
+    return None
+
+
+def _rem(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    return None
+
+
+def _type(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    names = cmd_words(rest)
+    if not names:
+        ctx.eprintln(MSG_SYNTAX)
+        return 1
+    failed = False
+    for name in names:
+        path = shell.abspath(name)
+        try:
+            with shell.fs_lock:
+                data = shell.ctx.runtime.node.fs.read(path)
+        except FsError as exc:
+            ctx.eprintln("Access is denied." if exc.winerror == 5 else MSG_FILE_NOT_FOUND)
+            if len(names) > 1:
+                ctx.eprintln(f"Error occurred while processing: {name}.")
+            failed = True
+            continue
+        if len(names) > 1:
+            ctx.eprintln(f"\n{name}\n\n")
+        ctx.stdout.write(data)
+    return 1 if failed else None
+
+
+def _dir(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    words = cmd_words(rest)
+    bare = any(w.lower() == "/b" for w in words)
+    targets = [w for w in words if not w.startswith("/")] or ["."]
+    fs = shell.ctx.runtime.node.fs
+    failed = False
+    for target in targets:
+        path = shell.abspath(target)
+        pattern = "*"
+        with shell.fs_lock:
+            if not fs.is_dir(path):
+                pattern = ntpath.basename(path)
+                path = ntpath.dirname(path)
+            if not fs.is_dir(path):
+                ctx.eprintln(MSG_PATH_NOT_FOUND)
+                failed = True
+                continue
+            entries = []
+            for child in fs.listdir(path):
+                if fnmatch.fnmatch(child.lower(), pattern.lower()):
+                    full = ntpath.join(path, child)
+                    entries.append((child, fs.is_dir(full), 0 if fs.is_dir(full) else len(fs.read(full))))
+            directory = fs.real_path(path)
+        if not bare:
+            ctx.println(" Volume in drive C has no label.")
+            ctx.println(" Volume Serial Number is 6C2E-91A4")
+            ctx.println()
+            ctx.println(f" Directory of {directory}")
+            ctx.println()
+        if not entries:
+            ctx.eprintln("File Not Found")
+            failed = True
+            continue
+        if bare:
+            for name, _is_dir, _size in entries:
+                ctx.println(name)
+            continue
+        stamp = time.strftime("%m/%d/%Y  %I:%M %p")
+        listing = entries
+        if len(directory) > 3 and pattern == "*":
+            listing = [(".", True, 0), ("..", True, 0), *entries]
+        for name, is_dir, size in listing:
+            ctx.println(f"{stamp}    <DIR>          {name}" if is_dir else f"{stamp} {size:>17,} {name}")
+        files = [e for e in listing if not e[1]]
+        dirs = len(listing) - len(files)
+        free = shell.ctx.runtime.node.drive_free_bytes.get(directory[:2].upper(), 0)
+        ctx.println(f"{len(files):>16} File(s) {sum(e[2] for e in files):>14,} bytes")
+        ctx.println(f"{dirs:>16} Dir(s) {free:>15,} bytes free")
+    return 1 if failed else 0
+
+
+def _mkdir(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    names = cmd_words(rest)
+    if not names:
+        ctx.eprintln(MSG_SYNTAX)
+        return 1
+    failed = False
+    fs = shell.ctx.runtime.node.fs
+    for name in names:
+        path = shell.abspath(name)
+        with shell.fs_lock:
+            if fs.exists(path):
+                ctx.eprintln(f"A subdirectory or file {name} already exists.")
+                failed = True
+                continue
+            try:
+                fs.makedirs(path)
+            except FsError as exc:
+                ctx.eprintln(exc.message)
+                failed = True
+    return 1 if failed else 0
+
+
+def _del(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    names = [w for w in cmd_words(rest) if not w.startswith("/")]
+    if not names:
+        ctx.eprintln(MSG_SYNTAX)
+        return 1
+    fs = shell.ctx.runtime.node.fs
+    for name in names:
+        path = shell.abspath(name)
+        with shell.fs_lock:
+            if fs.is_dir(path):
+                victims = [ntpath.join(path, c) for c in fs.listdir(path) if fs.is_file(ntpath.join(path, c))]
+            elif any(ch in ntpath.basename(path) for ch in "*?") and fs.is_dir(ntpath.dirname(path)):
+                folder, pattern = ntpath.dirname(path), ntpath.basename(path).lower()
+                victims = [ntpath.join(folder, c) for c in fs.listdir(folder)
+                           if fnmatch.fnmatch(c.lower(), pattern) and fs.is_file(ntpath.join(folder, c))]
+            elif fs.is_file(path):
+                victims = [path]
+            else:
+                victims = []
+            for victim in victims:
+                fs.delete(victim)
+        if not victims:
+            ctx.eprintln(f"Could Not Find {path}")
+    return None
+
+
+def _exit(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    words = cmd_words(rest)
+    if words and words[0].lower() == "/b":
+        words = words[1:]
+    code = shell.errorlevel
+    if words:
+        m = re.match(r"[+-]?\d+", words[0])
+        code = int(m.group(0)) if m else 0
+    raise _ExitShell(code)
+
+
+def _set(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    arg = rest.lstrip(_BLANKS)
+    env = shell.ctx.env
+    if arg[:2].lower() in ("/a", "/p"):
+        ctx.eprintln("lab: SET /A and SET /P are not simulated by the lab's cmd.exe.")
+        return 1
+    if not arg.strip(_BLANKS):
+        for name in sorted(env, key=str.upper):
+            ctx.println(f"{name}={env[name]}")
+        return None
+    if arg.startswith('"'):
+        last = arg.rfind('"')
+        arg = arg[1:last] if last > 0 else arg[1:]
+    name, eq, value = arg.partition("=")
+    if not eq:
+        prefix = arg.rstrip(_BLANKS)
+        matches = sorted((k for k in env if k.lower().startswith(prefix.lower())), key=str.upper)
+        if not matches:
+            ctx.eprintln(f"Environment variable {prefix} not defined")
+            return 1
+        for k in matches:
+            ctx.println(f"{k}={env[k]}")
+        return None
+    if not name:
+        ctx.eprintln(MSG_SYNTAX)
+        return 1
+    if value:
+        env[name] = value
+    else:
+        env.pop(name, None)
+    return None
+
+
+def _cd(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    arg = rest.strip(_BLANKS)
+    if arg[:2].lower() == "/d" and (len(arg) == 2 or arg[2] in _BLANKS):
+        arg = arg[2:].strip(_BLANKS)
+    arg = arg.replace('"', "").rstrip(_BLANKS)
+    if not arg:
+        ctx.println(shell.ctx.cwd)
+        return None
+    path = shell.abspath(arg)
+    with shell.fs_lock:
+        fs = shell.ctx.runtime.node.fs
+        if not fs.is_dir(path):
+            ctx.eprintln(MSG_PATH_NOT_FOUND)
+            return 1
+        shell.ctx.cwd = fs.real_path(path)
+    return None
+
+
+def _ver(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
+    version = shell.ctx.runtime.node.os_version
+    if version.count(".") == 2:
+        version = f"{version}.{DEFAULT_UBR}"
+    ctx.println()
+    ctx.println(f"Microsoft Windows [Version {version}]")
+    return None
+
+
+_BUILTINS: dict[str, Builtin] = {
+    "echo": _echo, "rem": _rem, "type": _type, "dir": _dir, "mkdir": _mkdir, "md": _mkdir,
+    "del": _del, "erase": _del, "exit": _exit, "set": _set, "cd": _cd, "chdir": _cd, "ver": _ver,
+}
+
+
+def run_line(ctx: ProcessContext, line: str) -> int:
+    """Run ``cmd.exe /c LINE`` in ``ctx``; return cmd's exit code (its final ERRORLEVEL)."""
+    comspec = ctx.env.get("ComSpec", "C:\\Windows\\System32\\cmd.exe")
+    return _Shell(ctx, f"{comspec} /c {line}").run(line)
