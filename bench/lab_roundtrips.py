@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import winrm  # noqa: E402
+import winrm
 
-from tests.labfixture import running_lab  # noqa: E402
+from tests.labfixture import running_lab
 
 
 def _client(endpoints: list[str], user: str, password: str, seconds: float, queue: Any) -> None:

@@ -22,9 +22,7 @@ def _imports(tree: ast.AST) -> list[tuple[str, int, bool]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(a.name, node.lineno, id(node) in top_level) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.module, node.lineno, id(node) in top_level))
-        elif isinstance(node, ast.ImportFrom) and node.level and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module:
             found.append((node.module, node.lineno, id(node) in top_level))
     return found
 

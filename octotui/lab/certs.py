@@ -38,7 +38,7 @@ def ensure_certificates(folder: Path, host_names: list[str]) -> LabCertificates:
     if certs.ca_cert.exists() and certs.server_cert.exists() and certs.server_key.exists():
         return certs
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "octotui lab CA")])
     ca = (

@@ -114,9 +114,9 @@ class FaultPlan:
             n = self._requests.get(node.lower(), 0) + 1
             self._requests[node.lower()] = n
             for fault in self.faults:
-                if fault.kind in ("drop", "wsman500", "reboot") and fault.applies_to(node):
-                    if n > int(fault.num("after", 0)) and self._take(fault, node):
-                        return fault.kind
+                if (fault.kind in ("drop", "wsman500", "reboot") and fault.applies_to(node)
+                        and n > int(fault.num("after", 0)) and self._take(fault, node)):
+                    return fault.kind
         return None
 
     def reboot_down_seconds(self, node: str) -> float:
@@ -128,9 +128,9 @@ class FaultPlan:
     def slow_command_delay(self, node: str, command_line: str) -> float:
         with self._lock:
             for fault in self.faults:
-                if fault.kind == "slow" and fault.applies_to(node):
-                    if fault.params["match"].lower() in command_line.lower() and self._take(fault, node):
-                        return fault.num("seconds", 0)
+                if (fault.kind == "slow" and fault.applies_to(node)
+                        and fault.params["match"].lower() in command_line.lower() and self._take(fault, node)):
+                    return fault.num("seconds", 0)
         return 0.0
 
     def msi_exit_code(self, node: str) -> int | None:

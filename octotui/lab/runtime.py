@@ -19,8 +19,8 @@ from octotui.lab.process import (
     Cancelled,
     Env,
     OutputBuffer,
-    Program,
     ProcessContext,
+    Program,
     StdinPipe,
 )
 from octotui.lab.state import NodeState, ProcessRecord, Service, World
@@ -212,7 +212,7 @@ class NodeRuntime:
             ctx.eprintln(f"'{program_name}' is not recognized as an internal or external command,\n"
                          "operable program or batch file.")
             return 9009
-        path, program = found
+        _path, program = found
         self.faults_before_program(ctx, command_line)
         rec = self.log_process(command_line, ctx.identity.account)
         code = 1

@@ -6,7 +6,7 @@ tests can wire a node with only the pieces they need.
 
 from __future__ import annotations
 
-from octotui.lab.process import Program, ProcessContext
+from octotui.lab.process import ProcessContext, Program
 from octotui.lab.runtime import ServiceHandler
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+
 import pytest
 
 from tests.labfixture import LabProcess, run, running_lab
@@ -50,7 +51,7 @@ def configure_node(lab: LabProcess, name: str, master_key: str | None) -> str:
         code, out, err = run(ntlm, shell, rf'msiexec /i C:\Install\Octopus.{VERSION}-x64.msi /quiet '
                                           r'RUNMANAGERONEXIT=no /l*v C:\Install\octopus-msi.log')
         assert code == 0, (out, err)
-        code, out, err = run(ntlm, shell, octo(f'create-instance --instance "Default" '
+        code, out, err = run(ntlm, shell, octo('create-instance --instance "Default" '
                                           r'--config "C:\Octopus\OctopusServer.config"'))
         assert code == 0, (out, err)
 

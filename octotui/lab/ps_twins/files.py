@@ -257,10 +257,7 @@ def _read(ctx: ProcessContext, path: str, offset: int, max_bytes: int, encoding:
         offset = max(0, size + offset)
     offset = min(offset, size)
     chunk = content[offset:offset + max_bytes]
-    if encoding == "base64":
-        data = base64.b64encode(chunk).decode("ascii")
-    else:
-        data = chunk.decode("utf-8", "replace")
+    data = base64.b64encode(chunk).decode("ascii") if encoding == "base64" else chunk.decode("utf-8", "replace")
     emit(ctx, {
         "ok": True, "path": path, "exists": True, "size": size, "offset": offset, "length": len(chunk),
         "eof": offset + len(chunk) >= size, "encoding": encoding, "data": data,
