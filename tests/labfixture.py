@@ -48,6 +48,17 @@ class LabProcess:
             **kwargs,
         )
 
+    def add_fault(self, spec: str) -> None:
+        """Inject a fault into the running lab through its control endpoint."""
+        import urllib.request
+
+        info = json.loads((self.state / "lab.json").read_text())
+        req = urllib.request.Request(f"http://127.0.0.1:{info['control_port']}/fault", method="POST",
+                                     data=json.dumps({"spec": spec}).encode(),
+                                     headers={"X-Lab-Token": info["token"], "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -91,6 +91,7 @@ try {
     $timeoutSeconds = [int](Get-OctoParam $P 'timeout_s' 1800)
     $envVars = Get-OctoParam $P 'env' @{}
     $cwd = [string](Get-OctoParam $P 'cwd' '')
+    $stdinText = [string](Get-OctoParam $P 'stdin' '')
     if (-not $userName) { throw "missing parameter 'username'" }
     if (-not $commandLine) { throw "missing parameter 'command_line'" }
     if ($envVars -isnot [System.Collections.IDictionary]) { throw "'env' must be a JSON object" }
@@ -123,6 +124,10 @@ try {
     $psi.StandardErrorEncoding = $utf8
     foreach ($name in @($job['env'].Keys)) { $psi.EnvironmentVariables[[string]$name] = [string]$job['env'][$name] }
     $process = [System.Diagnostics.Process]::Start($psi)
+    $stdinFile = Join-Path $here 'stdin.txt'
+    if (Test-Path -LiteralPath $stdinFile) {
+        $process.StandardInput.Write([System.IO.File]::ReadAllText($stdinFile, $utf8))
+    }
     $process.StandardInput.Close()
     $stdout = $process.StandardOutput.ReadToEndAsync()
     $stderr = $process.StandardError.ReadToEndAsync()
@@ -168,6 +173,7 @@ try {
     if (-not $cwd) { $cwd = $work }
     $job = [ordered]@{ command_line = $commandLine; cwd = $cwd; env = $envVars }
     [System.IO.File]::WriteAllText((Join-Path $work 'job.json'), (ConvertTo-OctoJson $job), $utf8)
+    if ($stdinText) { [System.IO.File]::WriteAllText((Join-Path $work 'stdin.txt'), $stdinText, $utf8) }
     $runner = Join-Path $work 'run.ps1'
     [System.IO.File]::WriteAllText($runner, $taskWrapper, $utf8)
 

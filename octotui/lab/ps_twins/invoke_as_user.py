@@ -51,12 +51,13 @@ class _TaskRun:
     """The task's action running on its own thread, as the Task Scheduler runs it apart from the caller."""
 
     def __init__(self, ctx: ProcessContext, account: str, command_line: str, env: dict[str, str], cwd: str,
-                 action_line: str) -> None:
+                 action_line: str, stdin_text: str = "") -> None:
         runtime = ctx.runtime
         self.runtime = runtime
         self.child, self.output = runtime.new_context(Identity(account, "interactive"), env_extra=env,
                                                       codepage=65001, cwd=cwd)
-        self.child.stdin.close()
+        # The wrapper writes the job's stdin.txt (if any) to the command's stdin, then closes it.
+        self.child.stdin.feed(stdin_text.encode("utf-8"), True)
         self.command_line = command_line
         self.action = runtime.log_process(action_line, account)
         self.exit_code: int | None = None
@@ -112,6 +113,7 @@ def twin(ctx: ProcessContext, params_json: str) -> int:
         timeout_s = params.integer("timeout_s", 1800)
         env = params.mapping("env")
         cwd = params.string("cwd")
+        stdin_text = params.string("stdin")
         if not username:
             raise ParamError("missing parameter 'username'")
         if not command_line:
@@ -153,7 +155,7 @@ def twin(ctx: ProcessContext, params_json: str) -> int:
                 fs.rmtree(work)
             return _fail(ctx, result, "collect", f"the task could not start the command: {DIRECTORY_INVALID}")
 
-        task = _TaskRun(ctx, qualified, command_line, env, cwd, action)
+        task = _TaskRun(ctx, qualified, command_line, env, cwd, action, stdin_text)
         task.start()
         finished = _wait(ctx, task, timeout_s)  # Cancelled propagates: the task runs on, as on Windows
         if not finished:

@@ -1,0 +1,105 @@
+"""The cluster spec: what the user asked for, parsed and validated, with no secret in it.
+
+The answers file (TOML) is loaded into these types by ``octotui.answers``; the plan, the checks and the
+TUI all read these types and never the raw file. Secrets are not fields here: they are looked up by
+``octotui.secrets`` when a run needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["create", "join"]
+Transport = Literal["ntlm", "kerberos", "credssp", "basic", "certificate"]
+CertValidation = Literal["validate", "ignore"]
+InstallKind = Literal["url", "node_path", "local_file", "chocolatey"]
+
+#: The folders ``path`` sets one by one, by answers-file key, with the Octopus option each maps to.
+STORAGE_FOLDERS: dict[str, str] = {
+    "artifacts": "--artifacts",
+    "task_logs": "--taskLogs",
+    "nuget_repository": "--nugetRepository",
+    "imports": "--imports",
+    "event_exports": "--eventExports",
+    "telemetry": "--telemetry",
+}
+
+
+@dataclass(frozen=True)
+class WinRMSettings:
+    username: str
+    transport: Transport = "ntlm"
+    https: bool = True
+    port: int | None = None  # None: 5986 with https, 5985 without
+    ca_cert: str | None = None
+    server_cert_validation: CertValidation = "validate"
+    cert_pem: str | None = None  # certificate transport
+    cert_key_pem: str | None = None
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (5986 if self.https else 5985)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    host: str
+    name: str
+    home: str = "C:\\Octopus"
+    endpoint: str | None = None  # full URL override, e.g. for the lab
+
+    def url(self, winrm: WinRMSettings) -> str:
+        if self.endpoint:
+            return self.endpoint
+        scheme = "https" if winrm.https else "http"
+        return f"{scheme}://{self.host}:{winrm.effective_port}/wsman"
+
+
+@dataclass(frozen=True)
+class ServiceAccountSpec:
+    username: str  # DOMAIN\user; a gMSA ends with $
+
+    @property
+    def is_gmsa(self) -> bool:
+        return self.username.endswith("$")
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    cluster_shared: str | None = None
+    folders: dict[str, str] = field(default_factory=dict)  # keys of STORAGE_FOLDERS
+
+
+@dataclass(frozen=True)
+class WebSpec:
+    listen_prefixes: tuple[str, ...] = ("http://+:80/",)
+    force_ssl: bool = False
+    comms_port: int = 10943
+
+
+@dataclass(frozen=True)
+class InstallSpec:
+    source: str
+    kind: InstallKind
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    mode: Mode
+    octopus_version: str
+    instance: str
+    winrm: WinRMSettings
+    nodes: tuple[NodeSpec, ...]
+    service_account: ServiceAccountSpec
+    connection_string: str
+    storage: StorageSpec
+    web: WebSpec
+    install: InstallSpec
+    admin_username: str | None = None
+    license_file: str | None = None
+    source_file: str | None = None  # the answers file this came from, for messages
+
+    @property
+    def first_node(self) -> NodeSpec:
+        return self.nodes[0]
