@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -66,19 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
                                           "database state. Master keys appear only as SHA-256.")
     _add_version(insp)
     insp.add_argument("--state", type=Path, required=True, help="the lab's state folder")
+
+    plan = sub.add_parser("plan", help="print every remote step per node, secrets masked",
+                          description="Validate the answers file and print the plan: every remote step per "
+                                      "node in order, the identity each runs as, secrets masked. Changes nothing.")
+    _add_version(plan)
+    plan.add_argument("answers", help="the answers file (TOML)")
+
+    apply = sub.add_parser("apply", help="run the plan on the nodes (in the background) and follow it",
+                           description="Run the plan. The run happens in its own process, so a closed terminal "
+                                       "does not stop it; this command follows its journal. Ctrl+C asks the "
+                                       "run to stop at a safe point. Running apply again continues and "
+                                       "converges. Exit codes: 0 done, 1 a step failed, 2 bad input, 3 cancelled.")
+    _add_version(apply)
+    apply.add_argument("answers", help="the answers file (TOML)")
+    apply.add_argument("--yes", "-y", action="store_true", help="start without asking for confirmation")
+    apply.add_argument("--resume", metavar="RUN", help="continue RUN (its journal) instead of starting a new run")
+    apply.add_argument("--detach", action="store_true", help="start the run and return at once")
+
+    attach = sub.add_parser("attach", help="follow a run's progress (the latest by default)",
+                            description="Follow a run's journal with the live per-node progress display.")
+    _add_version(attach)
+    attach.add_argument("run", nargs="?", help="run id (or a unique prefix); default: the latest run")
+
+    runs = sub.add_parser("runs", help="list runs and their status", description="List earlier and running runs.")
+    _add_version(runs)
+
+    runner = sub.add_parser("_runner", help=argparse.SUPPRESS)
+    runner.add_argument("--run", type=Path, required=True)
+    runner.add_argument("--answers", required=True)
     return parser
 
 
-def octotui_home() -> Path:
-    """Where octotui keeps its own state; ``OCTOTUI_HOME`` moves all of it (tests, portable use)."""
-    env = os.environ.get("OCTOTUI_HOME")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "octotui"
-
-
 def _lab_up(args: argparse.Namespace) -> int:
+    from octotui.home import octotui_home
     from octotui.lab.faults import FaultSpecError
     from octotui.lab.server import Lab, LabError, LabOptions
 
@@ -149,6 +169,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.lab_command == "inspect":
             return _lab_inspect(args)
         parser.parse_args(["lab", "--help"])
+    if args.command in ("plan", "apply", "attach", "runs", "_runner"):
+        from octotui import apply as flows
+
+        if args.command == "plan":
+            return flows.plan_command(args.answers)
+        if args.command == "apply":
+            return flows.apply_command(args.answers, yes=args.yes, resume=args.resume, detach_only=args.detach)
+        if args.command == "attach":
+            return flows.attach_command(args.run)
+        if args.command == "runs":
+            return flows.runs_command()
+        return flows.runner_main(args.run, args.answers)
     parser.print_help()
     return EXIT_BAD_INPUT
 

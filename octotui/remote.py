@@ -1,0 +1,713 @@
+"""The WinRM transport: one authenticated connection and ONE shell per node, reused for every command.
+
+Why not ``winrm.Session.run_cmd``: it opens a shell, a TCP connection and an NTLM handshake per command
+(8 HTTP round trips), waits forever on a slow command (pywinrm retries WS-Man TimedOut with no overall
+deadline), cannot send stdin and encodes output in code page 437. Here, as Ansible's winrm plugin does
+(reference/winrm-protocol.md §4.3), a ``NodeSession`` keeps one pywinrm ``Protocol`` and one shell opened
+with code page 65001, and runs each command as Command, [Send...], Receive..., Signal: three round trips
+for a quick command. Receive is looped here with our own deadline, so a hung command is terminated and
+reported, output is handed to a callback as it arrives, and scripts travel on stdin (no 8191-character
+command-line limit, no secret on a command line).
+
+Threads: a session holds one requests connection and one NTLM/CredSSP sealing state, which break when
+two threads share them (pywinrm #277). Use one ``NodeSession`` per node per worker thread; a session
+refuses to be entered by a second thread while busy instead of corrupting its stream.
+
+Errors: every pywinrm/requests failure becomes a ``RemoteError`` naming the node, a ``kind`` the caller
+can branch on, a message and a hint for the user. A dropped connection (or the HTTP 400 Windows answers
+an encrypted message that arrives on a fresh connection) rebuilds the Protocol and the shell; the
+command is sent again only when the caller said it is safe to repeat (``idempotent=True``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import json
+import math
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from winrm.protocol import Protocol
+
+from octotui.resources import ps_script
+
+Transport = Literal["ntlm", "kerberos", "credssp", "basic", "certificate"]
+OutputCallback = Callable[[str, bytes], None]
+ErrorKind = Literal["config", "unreachable", "refused", "tls", "auth", "wsman", "dropped", "timeout", "http",
+                    "protocol"]
+
+TRANSPORTS: tuple[str, ...] = ("ntlm", "kerberos", "credssp", "basic", "certificate")
+#: Raw stdin bytes per WinRS Send: base64 makes it 4/3 larger, so each envelope stays under the 150 KB
+#: MaxEnvelopeSizekb of older Windows (2012+ allows 500 KB).
+STDIN_CHUNK = 110_000
+RESULT_SENTINEL = "@@octotui-result@@"
+SCRIPT_SEPARATOR = "\0\0\0\0"
+SERVICE_PASSWORD_ENV = "OCTOPUS_SERVICE_PASSWORD"
+
+#: WS-Man fault codes worth naming (MS-WSMV; winrm-protocol.md §1.5).
+FAULT_TIMED_OUT = 2150858793
+FAULT_INVALID_SELECTORS = 2150858843  # the shell or command is gone (idle timeout, reboot, WinRM restart)
+FAULT_QUOTA = 2150859174  # 0x803381A6: a per-shell/per-user quota (Ansible reconnects on it)
+FAULT_BUSY = 170  # ERROR_BUSY on Send
+
+
+class RemoteError(Exception):
+    """A remote call that failed, said for a user: which node, what kind of failure, what to do.
+
+    ``retryable`` tells the caller that trying again later may work (a dropped connection, a timeout).
+    ``reconnect`` (internal) means the session's connection or shell cannot be trusted any more."""
+
+    def __init__(self, node: str, kind: ErrorKind, message: str, hint: str = "", retryable: bool = False,
+                 *, reconnect: bool = False, http_status: int | None = None, fault_code: int | None = None) -> None:
+        super().__init__(f"{node}: {message}")
+        self.node = node
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+        self.retryable = retryable
+        self.reconnect = reconnect
+        self.http_status = http_status
+        self.fault_code = fault_code
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+
+
+class ScriptError(Exception):
+    """A PowerShell script from assets/ps that ran but failed: its own ``stage`` and ``error``."""
+
+    def __init__(self, node: str, script: str, stage: str, error: str, exit_code: int,
+                 result: dict[str, Any] | None = None, stderr: str = "") -> None:
+        super().__init__(f"{node}: {script} failed at stage {stage!r}: {error}")
+        self.node = node
+        self.script = script
+        self.stage = stage
+        self.error = error
+        self.exit_code = exit_code
+        self.result = result or {}
+        self.stderr = stderr
+
+
+@dataclass
+class CommandResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    round_trips: int = 0
+
+    @property
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return clixml_to_text(self.stderr.decode("utf-8", "replace"))
+
+
+# --- the script protocol (assets/ps/README.md) -----------------------------------------------------------
+
+
+def bootstrap_command_line() -> str:
+    """The loader: ``powershell.exe ... -EncodedCommand <bootstrap.ps1 as base64 of UTF-16LE>``."""
+    encoded = base64.b64encode(ps_script("bootstrap").encode("utf-16-le")).decode("ascii")
+    return f"powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand {encoded}"
+
+
+def script_stdin(name: str, params: Mapping[str, Any]) -> bytes:
+    """``<script> NUL NUL NUL NUL <params JSON>``, pure ASCII: powershell.exe reads stdin in the console code
+    page before the bootstrap can switch it, and ASCII reads the same in every code page."""
+    text = ps_script(name)
+    body = json.dumps(dict(params), ensure_ascii=True, separators=(",", ":"))
+    try:
+        return (text + SCRIPT_SEPARATOR + body).encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"assets/ps/{name}.ps1 is not pure ASCII; the stdin protocol needs it to be") from None
+
+
+def find_result_line(stdout: str) -> dict[str, Any] | None:
+    """The JSON object behind the ``@@octotui-result@@`` sentinel (the last one if several), or None."""
+    found: dict[str, Any] | None = None
+    for line in stdout.splitlines():
+        idx = line.find(RESULT_SENTINEL)
+        if idx == -1:
+            continue
+        try:
+            value = json.loads(line[idx + len(RESULT_SENTINEL):])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found = value
+    return found
+
+
+_XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _decode_clixml_string(text: str) -> str:
+    """Undo PowerShell's ``_xHHHH_`` escapes (UTF-16 code units; surrogate pairs recombined)."""
+    units: list[int] = []
+    pos = 0
+    for m in _XML_ESCAPE.finditer(text):
+        units.extend(ord(c) for c in text[pos:m.start()])  # BMP characters are one unit each here
+        units.append(int(m.group(1), 16))
+        pos = m.end()
+    units.extend(ord(c) for c in text[pos:])
+    raw = b"".join(u.to_bytes(2, "little") if u <= 0xFFFF else chr(u).encode("utf-16-le") for u in units)
+    return raw.decode("utf-16-le", "replace")
+
+
+def clixml_to_text(stderr: str) -> str:
+    """stderr as people read it: the error records of a ``#< CLIXML`` block joined, progress records dropped.
+    Text that is not CLIXML comes back unchanged."""
+    stripped = stderr.lstrip("\ufeff")
+    if not stripped.startswith("#< CLIXML"):
+        return stderr
+    lines: list[str] = []
+    for block in re.findall(r"<Objs\b.*?</Objs>", stripped, flags=re.S):
+        try:
+            root = ET.fromstring(re.sub(r'\sxmlns="[^"]*"', "", block, count=1))
+        except ET.ParseError:
+            continue
+        for el in root:
+            if el.tag == "S" and (el.get("S") or "").lower() in ("error", "warning", "verbose", "debug", "information"):
+                lines.append(_decode_clixml_string(el.text or ""))
+    return "".join(lines).replace("\r\n", "\n").rstrip("\n") + ("\n" if lines else "")
+
+
+# --- counting round trips ----------------------------------------------------------------------------------
+
+
+class _CountingAdapter(requests.adapters.HTTPAdapter):
+    """Counts every HTTP request, including the 401 legs of an NTLM/CredSSP handshake (their auth
+    handlers resend through ``response.connection``, i.e. this adapter), and gives each a connect
+    timeout of its own (pywinrm passes a single number, which would also be the connect timeout)."""
+
+    def __init__(self, on_send: Callable[[], None], connect_timeout: float) -> None:
+        super().__init__()
+        self._on_send = on_send
+        self._connect_timeout = connect_timeout
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True, cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        self._on_send()
+        if isinstance(timeout, int | float):
+            timeout = (min(self._connect_timeout, float(timeout)), float(timeout))
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+
+# --- the session ---------------------------------------------------------------------------------------------
+
+
+class NodeSession:
+    """One node's WinRM connection and shell. Not thread-safe: one per node per worker thread.
+
+    ``env`` is set in the shell's environment when it opens (e.g. ``{"OCTOPUS_SERVICE_PASSWORD": ...}``:
+    it travels inside the encrypted WS-Man Create message, never on a command line). Nothing connects until
+    the first command; configuration mistakes (Basic over plain HTTP, a missing CA file) raise
+    ``RemoteError(kind="config")`` at once."""
+
+    def __init__(self, endpoint: str, username: str | None, password: str | None, *, transport: str = "ntlm",
+                 ca_cert: str | None = None, server_cert_validation: str = "validate",
+                 cert_pem: str | None = None, cert_key_pem: str | None = None, operation_timeout: int = 20,
+                 connect_timeout: float = 10.0, env: Mapping[str, str] | None = None, node: str | None = None,
+                 codepage: int = 65001) -> None:
+        parts = urlsplit(endpoint)
+        self.node = node or parts.hostname or endpoint
+        self.endpoint = endpoint
+        self.username = username
+        self._password = password
+        self.transport = transport
+        self.ca_cert = ca_cert
+        self.server_cert_validation = server_cert_validation
+        self.cert_pem = cert_pem
+        self.cert_key_pem = cert_key_pem
+        self.operation_timeout = max(1, int(operation_timeout))
+        self.read_timeout = self.operation_timeout + 10
+        self.connect_timeout = connect_timeout
+        self.env = dict(env or {})
+        self.codepage = codepage
+        #: HTTP requests sent by this session so far (every leg of every handshake included).
+        self.round_trips = 0
+        self.reconnects = 0
+        self._protocol: Any = None
+        self._shell: str | None = None
+        self._busy = threading.Lock()
+        self._validate(parts.scheme.lower())
+
+    @classmethod
+    def from_spec(cls, node: Any, winrm_settings: Any, password: str | None, *,
+                  env: Mapping[str, str] | None = None, operation_timeout: int = 20) -> NodeSession:
+        """From ``spec.NodeSpec`` and ``spec.WinRMSettings`` (the answers file) plus the WinRM password."""
+        return cls(node.url(winrm_settings), winrm_settings.username, password, transport=winrm_settings.transport,
+                   ca_cert=winrm_settings.ca_cert, server_cert_validation=winrm_settings.server_cert_validation,
+                   cert_pem=winrm_settings.cert_pem, cert_key_pem=winrm_settings.cert_key_pem, env=env,
+                   operation_timeout=operation_timeout, node=node.name)
+
+    # --- configuration ----------------------------------------------------------------------------------
+    def _config_error(self, message: str, hint: str) -> RemoteError:
+        return RemoteError(self.node, "config", message, hint)
+
+    def _validate(self, scheme: str) -> None:
+        if scheme not in ("http", "https"):
+            raise self._config_error(f"WinRM endpoint {self.endpoint!r} is not an http(s) URL",
+                                     "use e.g. https://host:5986/wsman, or set [winrm] https and port")
+        if self.transport not in TRANSPORTS:
+            raise self._config_error(f"unknown WinRM transport {self.transport!r}",
+                                     f"set [winrm] transport to one of {', '.join(TRANSPORTS)}")
+        if self.transport == "basic" and scheme != "https":
+            raise self._config_error(
+                "Basic authentication over plain HTTP would send the password in clear text; refused",
+                "use https = true (port 5986) with Basic, or transport = \"ntlm\", which encrypts over HTTP")
+        if self.transport == "certificate":
+            if scheme != "https":
+                raise self._config_error("certificate authentication needs HTTPS", "set [winrm] https = true")
+            for label, value in (("cert_pem", self.cert_pem), ("cert_key_pem", self.cert_key_pem)):
+                if not value or not os.path.isfile(value):
+                    raise self._config_error(f"certificate authentication needs {label}, and {value!r} is not a file",
+                                             f"set [winrm] {label} to the client certificate's PEM file")
+        elif not self.username:
+            raise self._config_error("no WinRM user name", "set [winrm] username ('DOMAIN\\user')")
+        if self.server_cert_validation not in ("validate", "ignore"):
+            raise self._config_error(f"server_cert_validation {self.server_cert_validation!r} is not valid",
+                                     "use \"validate\" (default) or \"ignore\"")
+        if self.ca_cert is not None and not os.path.exists(self.ca_cert):
+            raise self._config_error(f"the CA file {self.ca_cert!r} does not exist",
+                                     "set [winrm] ca_cert to the PEM file of the CA that signed the node's certificate")
+
+    def _build_protocol(self) -> Any:
+        # ca_trust_path=None (no CA from the environment) when no ca_cert: validation uses certifi's bundle.
+        kwargs: dict[str, Any] = {
+            "transport": self.transport, "ca_trust_path": self.ca_cert,
+            "server_cert_validation": self.server_cert_validation,
+        }
+        if self.transport == "certificate":
+            kwargs.update(cert_pem=self.cert_pem, cert_key_pem=self.cert_key_pem)
+        try:
+            protocol = Protocol(
+                endpoint=self.endpoint, username=self.username, password=self._password,
+                operation_timeout_sec=self.operation_timeout, read_timeout_sec=self.read_timeout,
+                message_encryption="auto", proxy=None, **kwargs)
+        except (WinRMError, InvalidCredentialsError, ValueError) as exc:
+            raise self._config_error(f"cannot set up the WinRM client: {exc}", _transport_hint(self.transport)) \
+                from exc
+        transport: Any = protocol.transport
+        original = transport._send_message_request
+        counter = self._count
+
+        def send(session: requests.Session, prepared: requests.PreparedRequest) -> requests.Response:
+            if not isinstance(session.get_adapter(self.endpoint), _CountingAdapter):
+                adapter = _CountingAdapter(counter, self.connect_timeout)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+            response: requests.Response = original(session, prepared)
+            return response
+
+        transport._send_message_request = send
+        return protocol
+
+    def _count(self) -> None:
+        self.round_trips += 1
+
+    # --- life cycle -------------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._shell is not None
+
+    def open(self) -> None:
+        """Connect and open the shell now (otherwise the first command does it). Safe to repeat."""
+        with self._guard():
+            self._ensure_shell()
+
+    def _ensure_shell(self) -> None:
+        if self._shell is not None:
+            return
+        for attempt in (1, 2):
+            if self._protocol is None:
+                self._protocol = self._build_protocol()
+            try:
+                self._shell = self._call(lambda: self._protocol.open_shell(codepage=self.codepage,
+                                                                           env_vars=self.env or None))
+                return
+            except RemoteError as exc:
+                self._drop()
+                if exc.reconnect and attempt == 1:
+                    continue  # opening a shell changes nothing on the node: always safe to repeat
+                raise
+
+    def _drop(self) -> None:
+        """Forget the connection and the shell (the node ends an abandoned shell after its idle timeout)."""
+        protocol, self._protocol, self._shell = self._protocol, None, None
+        if protocol is not None:
+            with contextlib.suppress(Exception):
+                protocol.transport.close_session()
+
+    def close(self) -> None:
+        """Delete the shell and close the connection; errors are ignored (the node may be gone)."""
+        with self._guard():
+            protocol, shell = self._protocol, self._shell
+            if protocol is not None and shell is not None:
+                protocol.transport.read_timeout_sec = min(self.read_timeout, 15)
+                with contextlib.suppress(Exception):
+                    protocol.close_shell(shell, close_session=True)
+            self._drop()
+
+    def __enter__(self) -> NodeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    class _Guard:
+        def __init__(self, lock: threading.Lock, node: str) -> None:
+            self._lock = lock
+            self._node = node
+
+        def __enter__(self) -> None:
+            if not self._lock.acquire(blocking=False):
+                raise RuntimeError(f"NodeSession for {self._node} is already in use: use one session per thread")
+
+        def __exit__(self, *exc: object) -> None:
+            self._lock.release()
+
+    def _guard(self) -> NodeSession._Guard:
+        return NodeSession._Guard(self._busy, self.node)
+
+    # --- running commands -------------------------------------------------------------------------------
+    def run(self, command_line: str, *, stdin: bytes | None = None, deadline_s: float = 600,
+            on_output: OutputCallback | None = None, idempotent: bool = False) -> CommandResult:
+        """Run one cmd.exe command line in the node's shell and wait for it, at most ``deadline_s`` seconds
+        (then it is terminated and ``RemoteError(kind="timeout")`` raised). ``on_output(stream, bytes)`` gets
+        stdout/stderr as each Receive brings it. ``stdin`` is sent in pieces with End on the last.
+
+        A non-zero exit code is not an error here: it is in the result. ``result.round_trips`` counts the
+        HTTP requests of this call, including opening the shell or reconnecting when it had to."""
+        if "\0" in command_line or "\n" in command_line or "\r" in command_line:
+            raise ValueError("a command line cannot hold NUL or line breaks")
+        with self._guard():
+            before = self.round_trips
+            attempts = 2 if idempotent else 1
+            for attempt in range(1, attempts + 1):
+                self._ensure_shell()
+                try:
+                    result = self._run_once(command_line, stdin, time.monotonic() + deadline_s, deadline_s, on_output)
+                    result.round_trips = self.round_trips - before
+                    return result
+                except RemoteError as exc:
+                    if exc.reconnect:
+                        self._drop()
+                        if attempt < attempts:
+                            self.reconnects += 1
+                            continue
+                    raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_argv(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
+        """``run`` for an argv list, quoted by ``octotui.windows.cmd_line`` (CRT and cmd.exe rules)."""
+        from octotui.octopus import masked_argv
+        from octotui.windows import cmd_line
+
+        secret = [i for i, (a, m) in enumerate(zip(argv, masked_argv(argv), strict=True)) if a != m]
+        return self.run(cmd_line(list(argv), secret=secret), **kwargs)
+
+    def _run_once(self, command_line: str, stdin: bytes | None, deadline: float, deadline_s: float,
+                  on_output: OutputCallback | None) -> CommandResult:
+        protocol, shell = self._protocol, self._shell
+        assert protocol is not None and shell is not None
+        before = self.round_trips
+        out: list[bytes] = []
+        err: list[bytes] = []
+        command_id: str | None = None
+        healthy = True
+        try:
+            command_id = self._call(lambda: protocol.run_command(shell, command_line, console_mode_stdin=stdin is None))
+            if stdin is not None:
+                self._send_stdin(protocol, shell, command_id, stdin, deadline, deadline_s)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._deadline_error(deadline_s)
+                protocol.operation_timeout_sec = max(1, min(self.operation_timeout, math.ceil(remaining)))
+                try:
+                    stdout, stderr, code, done = self._call(
+                        lambda: protocol.get_command_output_raw(shell, command_id), pass_timeouts=True)
+                except WinRMOperationTimeoutError:
+                    continue  # no output yet: ask again (until our own deadline)
+                finally:
+                    protocol.operation_timeout_sec = self.operation_timeout
+                for name, data, sink in (("stdout", stdout, out), ("stderr", stderr, err)):
+                    if data:
+                        sink.append(data)
+                        if on_output is not None:
+                            on_output(name, data)
+                if done:
+                    break
+        except RemoteError as exc:
+            healthy = not exc.reconnect
+            raise
+        finally:
+            if command_id is not None and healthy:
+                self._terminate(protocol, shell, command_id)
+        return CommandResult(code, b"".join(out), b"".join(err), self.round_trips - before)
+
+    def _send_stdin(self, protocol: Any, shell: str, command_id: str, data: bytes, deadline: float,
+                    deadline_s: float) -> None:
+        chunks = [data[i:i + STDIN_CHUNK] for i in range(0, len(data), STDIN_CHUNK)] or [b""]
+        for index, chunk in enumerate(chunks):
+            if time.monotonic() > deadline:
+                raise self._deadline_error(deadline_s)
+            last = index == len(chunks) - 1
+            send: Callable[[], None] = partial(protocol.send_command_input, shell, command_id, chunk, end=last)
+            # A TimedOut on Send is not a failure: Windows still takes the input (Ansible warns and goes on).
+            with contextlib.suppress(WinRMOperationTimeoutError):
+                self._call(send, pass_timeouts=True)
+
+    def _terminate(self, protocol: Any, shell: str, command_id: str) -> None:
+        """Signal terminate: ends the process if it still runs and frees the command on the node. A failure
+        here does not spoil a finished command's result, but the connection is no longer trusted."""
+        saved = protocol.transport.read_timeout_sec
+        protocol.transport.read_timeout_sec = min(saved, 20)
+        try:
+            self._call(lambda: protocol.cleanup_command(shell, command_id))
+        except RemoteError as exc:
+            if exc.fault_code != FAULT_INVALID_SELECTORS:  # already gone is fine
+                self._drop()
+        except AssertionError:
+            pass  # pywinrm asserts RelatesTo; a mismatch is not worth failing a command for
+        finally:
+            protocol.transport.read_timeout_sec = saved
+
+    def _deadline_error(self, deadline_s: float) -> RemoteError:
+        return RemoteError(self.node, "timeout", f"the command did not finish within {deadline_s:g} s and was "
+                           "terminated", "raise the step's deadline if the node is just slow, or look at what "
+                           "the command waits for (its output so far is in the step log)", retryable=True)
+
+    # --- scripts ----------------------------------------------------------------------------------------
+    def run_script(self, name: str, params: Mapping[str, Any], *, deadline_s: float = 300,
+                   on_output: OutputCallback | None = None, idempotent: bool = False) -> dict[str, Any]:
+        """Run ``assets/ps/<name>.ps1`` through the bootstrap with ``params`` on stdin and return its result
+        object. Exit 0 returns the result even when it says ``"ok": false`` (a check's negative finding);
+        any other exit raises ``ScriptError`` with the script's stage and error. ``on_output`` sees the raw
+        stdout, result line included, so a journal must redact it like any other output."""
+        payload = script_stdin(name, params)
+        res = self.run(bootstrap_command_line(), stdin=payload, deadline_s=deadline_s, on_output=on_output,
+                       idempotent=idempotent)
+        result = find_result_line(res.stdout_text)
+        stderr = res.stderr_text.strip()
+        if res.exit_code == 0 and result is not None:
+            return result
+        if result is not None:
+            raise ScriptError(self.node, name, str(result.get("stage") or "unknown"),
+                              str(result.get("error") or f"exit code {res.exit_code}"), res.exit_code, result, stderr)
+        detail = stderr.splitlines()[-1] if stderr else f"no result line (exit code {res.exit_code})"
+        raise ScriptError(self.node, name, "powershell", detail, res.exit_code, None, stderr)
+
+    def become(self, username: str, password: str, command_line: str, *, deadline_s: float = 1800,
+               env: Mapping[str, str] | None = None, cwd: str | None = None,
+               on_output: OutputCallback | None = None, stdin: str | None = None) -> CommandResult:
+        """Run ``command_line`` as another account (a one-shot scheduled task with its password, via the
+        ``invoke-as-user`` script): how steps that need SQL Server or a share with Windows credentials run
+        without CredSSP. The password goes on stdin only. Output comes back when the command ends; it is
+        given to ``on_output`` then. A refused logon raises ``ScriptError`` (stage ``register``, with
+        ``result["hresult"]``); a command that outlives ``deadline_s`` raises ``RemoteError(kind="timeout")``."""
+        params: dict[str, Any] = {"username": username, "password": password, "command_line": command_line,
+                                  "timeout_s": max(1, int(deadline_s)), "env": dict(env or {})}
+        if cwd:
+            params["cwd"] = cwd
+        if stdin:
+            params["stdin"] = stdin
+        before = self.round_trips
+        try:
+            result = self.run_script("invoke-as-user", params, deadline_s=deadline_s + 60)
+        except ScriptError as exc:
+            if exc.result.get("timed_out"):
+                raise RemoteError(self.node, "timeout", f"the command run as {username} did not finish within "
+                                  f"{deadline_s:g} s; its task was stopped", "raise the step's deadline",
+                                  retryable=True) from exc
+            raise
+        stdout = str(result.get("stdout") or "").encode("utf-8")
+        stderr = str(result.get("stderr") or "").encode("utf-8")
+        if on_output is not None:
+            if stdout:
+                on_output("stdout", stdout)
+            if stderr:
+                on_output("stderr", stderr)
+        code = result.get("exit_code")
+        return CommandResult(int(code) if isinstance(code, int) else -1, stdout, stderr, self.round_trips - before)
+
+    def script_as(self, username: str, password: str, name: str, params: Mapping[str, Any], *,
+                  deadline_s: float = 300) -> dict[str, Any]:
+        """Run a script from assets/ps as another account: the bootstrap line through ``become``, with the
+        script and its parameters as the task's stdin. For checks that must reach SQL Server or a share as
+        an account that carries credentials (the double hop)."""
+        res = self.become(username, password, bootstrap_command_line(), deadline_s=deadline_s,
+                          stdin=script_stdin(name, params).decode("ascii"))
+        result = find_result_line(res.stdout_text)
+        if result is None:
+            stderr = clixml_to_text(res.stderr_text).strip()
+            raise ScriptError(self.node, name, "powershell", stderr.splitlines()[-1] if stderr else
+                              f"no result line (exit code {res.exit_code})", res.exit_code, None, stderr)
+        return result
+
+    # --- error mapping ----------------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], Any], *, pass_timeouts: bool = False) -> Any:
+        try:
+            return fn()
+        except WinRMOperationTimeoutError:
+            if pass_timeouts:
+                raise
+            raise RemoteError(self.node, "timeout", "the node did not answer within the WS-Man operation timeout",
+                              "the node may be overloaded; try again", retryable=True) from None
+        except Exception as exc:
+            mapped = map_error(exc, self.node, encrypted=self._encrypted(), transport=self.transport,
+                               endpoint=self.endpoint, read_timeout=self.read_timeout)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _encrypted(self) -> bool:
+        protocol = self._protocol
+        return bool(protocol is not None and getattr(protocol.transport, "encryption", None))
+
+
+def _transport_hint(transport: str) -> str:
+    if transport == "kerberos":
+        return "Kerberos needs pywinrm[kerberos] and a ticket (kinit); or use transport = \"ntlm\""
+    if transport == "credssp":
+        return "CredSSP needs requests-credssp and the node's Auth\\CredSSP enabled (Enable-WSManCredSSP -Role Server)"
+    return "check [winrm] transport, username and the certificate files"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or any(cur is s for s in seen):
+            continue
+        seen.append(cur)
+        todo += [cur.__cause__, cur.__context__]
+        todo += [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return seen
+
+
+def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transport: str = "ntlm",
+              endpoint: str = "", read_timeout: float = 30) -> RemoteError | None:
+    """pywinrm / requests / auth-library exceptions -> RemoteError; None for anything else (a bug to raise)."""
+    where = urlsplit(endpoint)
+    target = f"{where.hostname}:{where.port or (5986 if where.scheme == 'https' else 5985)}" if endpoint else node
+    chain = _chain(exc)
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    if isinstance(exc, InvalidCredentialsError):
+        return RemoteError(node, "auth", "the node rejected the credentials (HTTP 401)",
+                           "check the user name ('DOMAIN\\user') and password (OCTOTUI_WINRM_PASSWORD), and that the "
+                           f"node accepts the {transport!r} transport (winrm get winrm/config/service/auth)",
+                           http_status=401)
+    if type(exc).__name__ in ("AuthenticationException", "NTStatusException", "SpnegoError", "InvalidTokenError",
+                              "BadMechanismError", "OperationNotAvailableError") or \
+            type(exc).__module__.startswith(("spnego", "requests_credssp")):
+        status = getattr(exc, "status", None) if type(exc).__name__ == "NTStatusException" else None
+        known = {0x8009030C: "the logon was denied, SEC_E_LOGON_DENIED"}
+        detail = known.get(status, _short(exc)) if isinstance(status, int) else _short(exc)
+        return RemoteError(node, "auth", f"the node rejected the credentials ({transport}: {detail})",
+                           "check the user name ('DOMAIN\\user') and password (OCTOTUI_WINRM_PASSWORD), and that the "
+                           f"node accepts {transport!r} (CredSSP: Enable-WSManCredSSP -Role Server)")
+    if isinstance(exc, WSManFaultError):
+        code = exc.wsman_fault_code
+        reason = (exc.reason or "").strip()
+        if code == FAULT_INVALID_SELECTORS:
+            return RemoteError(node, "wsman", f"the node no longer knows this shell or command ({reason})",
+                               "the node's WinRM service restarted or the shell idled out; it will be reopened",
+                               retryable=True, reconnect=True, http_status=exc.code, fault_code=code)
+        if code == FAULT_QUOTA or exc.wmierror_code == FAULT_QUOTA:
+            return RemoteError(node, "wsman", f"a WinRM quota was exceeded ({reason})",
+                               "too many shells or commands for this user: the shell will be reopened; raise "
+                               "MaxShellsPerUser if it keeps happening", retryable=True, reconnect=True,
+                               http_status=exc.code, fault_code=code)
+        label = f"fault {code} (0x{code:08X})" if code is not None else f"fault {exc.fault_subcode or exc.fault_code}"
+        return RemoteError(node, "wsman", f"WS-Management {label}: {reason}",
+                           "the node's WinRM service reported an error; see the node's event log "
+                           "(Microsoft-Windows-WinRM/Operational) if it persists", retryable=True,
+                           http_status=exc.code, fault_code=code)
+    if isinstance(exc, WinRMTransportError):
+        status = exc.code
+        if status == 400 and encrypted:
+            return RemoteError(node, "dropped", "the node refused an encrypted message on a new connection "
+                               "(HTTP 400): the previous connection was closed", "the connection is re-opened; "
+                               "commands that are safe to repeat are sent again", retryable=True, reconnect=True,
+                               http_status=400)
+        if status == 413:
+            return RemoteError(node, "http", "the request was larger than the node's MaxEnvelopeSizekb (HTTP 413)",
+                               "raise MaxEnvelopeSizekb on the node "
+                               "(winrm set winrm/config @{MaxEnvelopeSizekb=\"500\"})",
+                               http_status=413)
+        return RemoteError(node, "http", f"the node answered HTTP {status}",
+                           "check that the endpoint is a WinRM listener (…/wsman)", retryable=status >= 500,
+                           http_status=status)
+    if has(requests.exceptions.SSLError, ssl.SSLError):
+        return RemoteError(node, "tls", f"TLS with {target} failed: the node's certificate could not be validated",
+                           "set [winrm] ca_cert to the PEM file of the CA that signed the node's certificate (or "
+                           "server_cert_validation = \"ignore\" for a test lab only)")
+    if has(requests.exceptions.ConnectTimeout):
+        return RemoteError(node, "unreachable", f"no answer from {target} (connect timed out)",
+                           "check the host name, the network path and the firewall (WinRM: 5985 http, 5986 https)",
+                           retryable=True)
+    if has(requests.exceptions.ReadTimeout, socket.timeout, TimeoutError):
+        return RemoteError(node, "timeout", f"{target} did not answer within {read_timeout:g} s",
+                           "the node may be overloaded or the connection stalled; it will be re-opened",
+                           retryable=True, reconnect=True)
+    if has(socket.gaierror):
+        return RemoteError(node, "unreachable", f"the host name in {target} does not resolve",
+                           "check the node's host name (DNS) or give its address")
+    if has(ConnectionRefusedError) or any(getattr(e, "errno", None) == errno.ECONNREFUSED for e in chain):
+        return RemoteError(node, "refused", f"{target} refused the connection: nothing listens there",
+                           "enable the WinRM listener on the node (winrm quickconfig -transport:https) and check "
+                           "the port", retryable=True)
+    if has(requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError):
+        established = not any(type(e).__name__ == "NewConnectionError" for e in chain)
+        if not established:
+            return RemoteError(node, "unreachable", f"cannot connect to {target}: {_short(exc)}",
+                               "check the host name, the network path and the firewall", retryable=True)
+        return RemoteError(node, "dropped", "the connection to the node was closed during a call",
+                           "the connection is re-opened; commands that are safe to repeat are sent again",
+                           retryable=True, reconnect=True)
+    if isinstance(exc, WinRMError):
+        kind: ErrorKind = "config" if "not installed" in str(exc) else "protocol"
+        return RemoteError(node, kind, f"WinRM client error: {exc}", _transport_hint(transport))
+    if isinstance(exc, ET.ParseError | StopIteration):
+        return RemoteError(node, "protocol", "the node sent a WS-Management reply that could not be read",
+                           "check that the endpoint is a Windows WinRM listener", retryable=True, reconnect=True)
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "…"
