@@ -393,6 +393,8 @@ def _nodes(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> lis
             if value in seen:
                 r.add(f"{prefix}.{what}", f"the same {what} as {seen[value]}",
                       "each node must be a different machine; remove the duplicate")
+                if what == "host":
+                    break  # its name and endpoint repeat for the same reason: one problem is enough
             else:
                 seen[value] = prefix
         nodes.append(node)

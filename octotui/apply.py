@@ -20,6 +20,8 @@ from octotui.plan import Plan, build_plan, format_plan
 from octotui.spec import ClusterSpec, NodeSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+#: How long a run waits for a node that refuses connections (it may be rebooting) before it fails.
+CONNECT_PATIENCE_S = 90.0
 
 
 @dataclass
@@ -222,7 +224,7 @@ def runner_main(run_dir: Path, answers: str) -> int:
         finally:
             restore()
         message = {"done": f"done: {outcome.changed_steps} step(s) changed something",
-                   "failed": f"{len(outcome.failures)} step(s) failed; fix the cause and run apply again",
+                   "failed": f"{len(outcome.failures)} step(s) failed",
                    "cancelled": "cancelled at a safe point; run apply again to continue"}[outcome.status]
         journal.run_finished(outcome.status, exit_code=outcome.exit_code, message=message)
     lock.release()
@@ -242,9 +244,25 @@ def _remote_factory(spec: ClusterSpec, handed: dict[str, str]) -> Callable[[Node
     env = {"OCTOPUS_SERVICE_PASSWORD": handed["service"]} if "service" in handed else {}
 
     def make(node: NodeSpec) -> Any:
-        session = NodeSession.from_spec(node, spec.winrm, handed.get("winrm"), env=env)
-        session.open()
-        return session
+        """Connect, waiting out a node that is restarting (refused or unreachable for a while) for up to
+        ``CONNECT_PATIENCE_S``; credentials and TLS problems fail at once, since waiting cannot fix them."""
+        import time
+
+        from octotui.remote import RemoteError
+
+        deadline = time.monotonic() + CONNECT_PATIENCE_S
+        delay = 0.5
+        while True:
+            session = NodeSession.from_spec(node, spec.winrm, handed.get("winrm"), env=env)
+            try:
+                session.open()
+                return session
+            except RemoteError as exc:
+                session.close()
+                if exc.kind not in ("refused", "unreachable", "dropped", "timeout") or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     return make
 

@@ -108,20 +108,34 @@ def encodings_of(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
+#: Every pattern needs one of these words; text without any of them can only hold registered values, so
+#: most log lines skip the patterns (a cheap search instead of five expensive ones).
+_TRIGGER = re.compile(r"(?i)pw|pass|secret|master|api|licen|trust|token")
+
+
 @dataclass(frozen=True)
 class _State:
-    regex: re.Pattern[str]
+    combined: re.Pattern[str]  # patterns and registered forms
+    literal: re.Pattern[str] | None  # registered forms only
     longest: int  # the longest registered form, for stream hold-back
     multiline: bool  # a registered form holds a newline
+
+    def regex_for(self, text: str) -> re.Pattern[str] | None:
+        """The cheapest regex that finds everything the combined one would in ``text``."""
+        if _TRIGGER.search(text):
+            return self.combined
+        return self.literal
 
 
 def _compile(forms: set[str]) -> _State:
     parts = [f"(?P<p{i}>{prefix})(?P<v{i}>{value})" for i, (prefix, value) in enumerate(_PATTERNS)]
+    literal = None
     if forms:
-        literals = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-        parts.append(f"(?P<lit>{literals})")
+        alternation = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        parts.append(f"(?P<lit>{alternation})")
+        literal = re.compile(f"(?P<lit>{alternation})")
     longest = max((len(f) for f in forms), default=0)
-    return _State(re.compile("|".join(parts)), longest, any("\n" in f or "\r" in f for f in forms))
+    return _State(re.compile("|".join(parts)), literal, longest, any("\n" in f or "\r" in f for f in forms))
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -171,7 +185,8 @@ class Redactor:
         return len(self._forms)
 
     def redact(self, text: str) -> str:
-        return self._state.regex.sub(_replace, text)
+        regex = self._state.regex_for(text)
+        return regex.sub(_replace, text) if regex is not None else text
 
     __call__ = redact
 
@@ -221,7 +236,8 @@ class StreamRedactor:
                 return ""
             out: list[str] = []
             pos = 0
-            for m in state.regex.finditer(buf):
+            regex = state.regex_for(buf)
+            for m in regex.finditer(buf) if regex is not None else ():
                 if m.start() >= cut:
                     break
                 if m.end() > cut:

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in python3-venv unixodbc tdsodbc tmux; do
+for pkg in python3-venv unixodbc tdsodbc tmux samba-ad-dc samba-ad-provision; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

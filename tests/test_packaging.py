@@ -36,6 +36,10 @@ def test_wheel_adds_one_top_level_name_and_carries_assets(wheel: Path) -> None:
     assert "octotui/screens/__init__.py" in names
     assert any(n.startswith("octotui/assets/ps/") and n.endswith(".ps1") for n in names)
     assert not any(n.startswith(("screens/", "assets/", "tests/", "bench/")) for n in names)
+    # Every module of the checkout is in the wheel (packages are listed by hand in pyproject.toml).
+    engine = {f"octotui/{p.relative_to(ROOT / 'octotui').as_posix()}" for p in (ROOT / "octotui").rglob("*.py")}
+    screens = {f"octotui/screens/{p.relative_to(ROOT / 'screens').as_posix()}" for p in (ROOT / "screens").rglob("*.py")}
+    assert (engine | screens) - set(names) == set()
 
 
 @pytest.mark.slow

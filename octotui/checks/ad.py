@@ -121,6 +121,20 @@ class Deadline:
         self.end = time.monotonic() + seconds
         self.seconds = seconds
         self.cancel = cancel
+        self._closers: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
+
+    def on_abort(self, closer: Callable[[], object]) -> None:
+        """Register how to close something the body opened, so an abandoned body stops blocking on it."""
+        with self._lock:
+            self._closers.append(closer)
+
+    def abort(self) -> None:
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for closer in closers:
+            with contextlib.suppress(Exception):
+                closer()
 
     def left(self, floor: float = 0.05) -> float:
         return max(floor, self.end - time.monotonic())
@@ -131,10 +145,10 @@ class Deadline:
 
 
 def run_within(body: Callable[[Deadline], T], deadline_s: float, cancel: threading.Event | None,
-               on_timeout: Callable[[], T], on_cancel: Callable[[], T],
-               abort: Callable[[], None] | None = None) -> T:
+               on_timeout: Callable[[], T], on_cancel: Callable[[], T]) -> T:
     """Run ``body`` so that the caller has an answer within ``deadline_s`` (plus a little), or soon after
-    ``cancel`` is set. A body still blocked in a network call is abandoned (``abort`` may close its sockets)."""
+    ``cancel`` is set. A body still blocked in a network call is abandoned, after closing what it registered
+    with ``Deadline.on_abort``."""
     deadline = Deadline(deadline_s, cancel)
     box: list[T] = []
     errors: list[BaseException] = []
@@ -150,12 +164,10 @@ def run_within(body: Callable[[Deadline], T], deadline_s: float, cancel: threadi
     grace = deadline.end + 0.25
     while thread.is_alive():
         if cancel is not None and cancel.is_set():
-            if abort:
-                abort()
+            deadline.abort()
             return on_cancel()
         if time.monotonic() >= grace:
-            if abort:
-                abort()
+            deadline.abort()
             return on_timeout()
         thread.join(0.05)
     if errors:
@@ -339,6 +351,7 @@ def ldap_bind(dc: DomainController, user: str, password: str, deadline: Deadline
                                 receive_timeout=max(1, int(deadline.left() + 0.999)), raise_exceptions=False,
                                 read_only=True)
         transport = f"LDAPS {dc.describe()}:636" if not start_tls else f"LDAP+StartTLS {dc.describe()}:389"
+        deadline.on_abort(conn.unbind)
         try:
             conn.open()
             reachable = True
@@ -422,20 +435,18 @@ def _uac(entry: dict[str, list[bytes]]) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # NTLM logon over SMB: the password check when LDAP has no trusted TLS.
 
-def smb_logon(address: str, user: str, password: str, deadline: Deadline,
-              track: Callable[[Any], None] | None = None) -> int | None:
+def smb_logon(address: str, user: str, password: str, deadline: Deadline) -> int | None:
     """None when the logon succeeds, else the NTSTATUS; raises Unreachable when port 445 does not answer."""
     from smbprotocol.connection import Connection
     from smbprotocol.exceptions import SMBAuthenticationError, SMBException, SMBResponseException
     from smbprotocol.session import Session
 
     connection = Connection(uuid.uuid4(), address, 445, require_signing=True)
+    deadline.on_abort(connection.disconnect)
     try:
         connection.connect(timeout=deadline.left())
     except (ValueError, OSError, SMBException) as exc:
         raise Unreachable(f"445: {_short(exc)}") from exc
-    if track:
-        track(connection)
     try:
         Session(connection, user, password, require_encryption=False, auth_protocol="ntlm").connect()
         return None

@@ -102,8 +102,8 @@ def _unreachable_reason(exc: BaseException, deadline: Deadline) -> str:
 class _Host:
     """One SMB connection and session as the service account; everything opened on it closes with it."""
 
-    def __init__(self, host: str, port: int, track: Callable[[Any], None]) -> None:
-        self.host, self.port, self.track = host, port, track
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
         self.connection: Any = None
         self.session: Any = None
         self.trees: dict[str, Any] = {}
@@ -114,7 +114,7 @@ class _Host:
         from smbprotocol.session import Session
 
         self.connection = Connection(uuid.uuid4(), self.host, self.port, require_signing=True)
-        self.track(self.connection)
+        deadline.on_abort(self.connection.disconnect)
         try:
             self.connection.connect(timeout=deadline.left())
         except (ValueError, OSError, SMBException) as exc:
@@ -260,7 +260,6 @@ def check_share_write(unc_paths: Sequence[str], username: str, password: str | N
     first problem found, every path's outcome in ``detail``."""
     started = time.monotonic()
     target = ", ".join(p.strip() for p in unc_paths) if unc_paths else ""
-    connections: list[Any] = []
 
     def result(status: Status, summary: str, detail: str = "", hint: str = "") -> CheckResult:
         return CheckResult(CHECK_ID, status, target, summary, detail, hint,
@@ -275,28 +274,23 @@ def check_share_write(unc_paths: Sequence[str], username: str, password: str | N
     def body(deadline: Deadline) -> CheckResult:
         try:
             paths = [UncPath.parse(p) for p in unc_paths]
-            return _probe_all(paths, username, password or "", port, deadline, connections.append, result)
+            return _probe_all(paths, username, password or "", port, deadline, result)
         except CheckFailure as failure:
             return result(failure.status, failure.summary, failure.detail, failure.hint)
         except Exception as exc:  # a library surprise must read as a result, never as a traceback
             return result("fail", "The share check failed unexpectedly", f"{type(exc).__name__}: {_short(exc)}",
                           "Run the check again; if it persists, report it with this detail.")
 
-    def abort() -> None:
-        for connection in list(connections):
-            with contextlib.suppress(Exception):
-                connection.disconnect()
-
     return run_within(
         body, deadline_s, cancel,
         on_timeout=lambda: result("fail", f"The file server did not answer within {deadline_s:g} s",
                                   f"probing {target} as {username}",
                                   "Check that the server is up and SMB (TCP 445) is open from this machine."),
-        on_cancel=lambda: result("skip", "Check cancelled"), abort=abort)
+        on_cancel=lambda: result("skip", "Check cancelled"))
 
 
 def _probe_all(paths: list[UncPath], username: str, password: str, port: int, deadline: Deadline,
-               track: Callable[[Any], None], result: Callable[..., CheckResult]) -> CheckResult:
+               result: Callable[..., CheckResult]) -> CheckResult:
     outcomes: list[Outcome] = []
     hosts: dict[str, _Host] = {}
     refused: dict[str, CheckFailure] = {}
@@ -311,7 +305,7 @@ def _probe_all(paths: list[UncPath], username: str, password: str, port: int, de
                 if key in refused:
                     raise refused[key]  # one logon per host: the same refusal holds for all its paths
                 if key not in hosts:
-                    hosts[key] = _Host(unc.host, port, track)
+                    hosts[key] = _Host(unc.host, port)
                     try:
                         hosts[key].logon(username, password, deadline)
                     except CheckFailure as failure:

@@ -239,7 +239,7 @@ def _probe(text: str, identity: SqlIdentity | None, depth: Depth, clock: _Clock)
             raise MappingError("the connection string has no Data Source", "add Data Source=<SQL Server host>")
         host, instance, port = server_parts(server)
     except ParseError as exc:
-        facts.failure = SqlFailure("parse", exc.message, exc.fix)
+        facts.failure = SqlFailure("parse", _without_snippet(text, exc.message), exc.fix)
         return facts
     except OdbcUnavailable as exc:
         facts.failure = SqlFailure("odbc", exc.message, exc.hint)
@@ -283,6 +283,13 @@ def _probe(text: str, identity: SqlIdentity | None, depth: Depth, clock: _Clock)
     if facts.database_exists:
         _probe_inside(pyodbc, cs, driver, credentials, facts, clock)
     return facts
+
+
+def _without_snippet(text: str, message: str) -> str:
+    """The parser quotes the text near a mistake; when a password may be there, leave the quote out."""
+    if re.search(r"(?i)password|pwd", text):
+        return re.sub(r"\s*\(near '.*'\)", "", message, flags=re.DOTALL)
+    return message
 
 
 def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credentials: Credentials,

@@ -76,6 +76,7 @@ class Lab:
         self.ready: dict[str, Any] = {}
         self._stopped = False
         self._save_lock = threading.Lock()
+        self.tds: Any = None
 
     # --- life cycle ------------------------------------------------------------------------------
     @property
@@ -108,6 +109,13 @@ class Lab:
             lines.append(f"{self.world.directory.dns_name}:{acct.sam}:{acct.password}")
             lines.append(f":{acct.sam}:{acct.password}")
         _write_private(ntlm_file, "\n".join(lines) + "\n")
+        from octotui.lab.tds import TdsServer
+
+        self.tds = TdsServer(self.world, host="127.0.0.1", port=self._free_port(self.world.sql.port),
+                             ntlm_user_file=str(ntlm_file))
+        self.tds.start()
+        with self.world.lock:
+            self.world.sql.port = self.tds.port
         certs = ensure_certificates(self.state_dir, [n.name for n in self.world.nodes]) if self.options.https \
             else None
 
@@ -154,6 +162,8 @@ class Lab:
                 runtime.shutdown()
         for web in self.webs:
             web.close()
+        if self.tds is not None:
+            self.tds.stop()
         for server in self._http_servers:
             server.shutdown()
             server.server_close()
@@ -308,8 +318,8 @@ class Lab:
                 for v, i in self.world.installers.items()
             },
             "share": f"\\\\{self.world.files.host}\\{SHARE_NAME}",
-            "sql": {"connection_string": f"Data Source={self.world.sql.host};Initial Catalog={DATABASE_NAME};"
-                                         "Integrated Security=True;"},
+            "sql": {"connection_string": f"Data Source={self.world.sql.host},{self.world.sql.port};"
+                                         f"Initial Catalog={DATABASE_NAME};Integrated Security=True;"},
             "state_dir": str(self.state_dir),
             "auth": self.options.auth,
         }

@@ -185,8 +185,9 @@ class ConnectionString:
 
 def quote_value(value: str) -> str:
     """Quote a value the way SqlConnectionStringBuilder does, only when it must be."""
+    # A leading '=' would be read as the '==' escape of the keyword before it.
     needs = (value != value.strip() or ";" in value or any(ord(c) < 32 for c in value)
-             or value[:1] in ("'", '"'))
+             or value[:1] in ("'", '"', "="))
     if not needs:
         return value
     if '"' in value and "'" not in value:

@@ -23,9 +23,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def parse_port(value: object, what: str = "port") -> int:
     """A TCP port 1-65535 given as a TOML integer (not a string, not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int):
+        quoted = isinstance(value, str) and value.strip().isdigit()
         raise ParseError(f"the {what} must be a whole number, not {type(value).__name__} {value!r}",
-                         f"write it without quotes, e.g. {what.split()[-1]} = 10943" if isinstance(value, str)
-                         and value.strip().isdigit() else "write a number between 1 and 65535")
+                         f"write the number without quotes: {value.strip()}" if isinstance(value, str) and quoted
+                         else "write a number between 1 and 65535")
     if not 1 <= value <= 65535:
         raise ParseError(f"the {what} {value} is outside 1-65535", "use a TCP port between 1 and 65535")
     return value

@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ from octotui.secrets import (
     store_master_key,
     winrm_password_ref,
 )
+from octotui.spec import ServiceAccountSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 CS = "Data Source=SQL01.corp,1433;Initial Catalog=Octopus;Integrated Security=True;"
@@ -84,9 +86,7 @@ def test_refs_for_each_mode() -> None:
     join = load_answers(EXAMPLES / "join-nodes.toml")
     assert [r.name for r in refs_for(create)] == ["winrm_password", "service_password"]
     assert [r.name for r in refs_for(join)] == ["winrm_password", "service_password", "master_key"]
-    gmsa = type(create.service_account)("CORP\\gmsaOctopus$")
-    from dataclasses import replace
-
+    gmsa = ServiceAccountSpec("CORP\\gmsaOctopus$")
     assert [r.name for r in refs_for(replace(create, service_account=gmsa))] == ["winrm_password"]
 
 

@@ -173,7 +173,7 @@ def test_connect_fails_on_a_malformed_connection_string() -> None:
     result = checks.check_connect("Data Source=sql01;Password='unclosed", ADMIN)
     assert result.status == "fail" and result.summary == "the connection string is not valid"
     assert "closing" in result.detail and result.hint
-    assert "unclosed" not in result.summary
+    assert "unclosed" not in json.dumps(result.to_json())  # the parser's quote of the text may hold the password
 
 
 def test_connect_refuses_transports_linux_cannot_use() -> None:

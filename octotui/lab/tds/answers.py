@@ -91,7 +91,8 @@ class Answerer:
         try:
             statements = sqltext.parse(text)
         except sqltext.SqlSyntaxError as exc:
-            raise unsupported(f"{text.strip()[:200]!r} (it reads only a small subset of T-SQL: {exc})") from exc
+            subset = f"it reads only a small subset of T-SQL: {exc}"
+            raise unsupported(f"{text.strip()[:200]!r} ({subset})") from exc
         if not statements:
             yield StatementDone()
             return

@@ -1,0 +1,420 @@
+"""The answers file: the shipped examples and the lab's own file load; every kind of mistake is reported,
+all at once, each naming its key and the fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from octotui.answers import AnswersError, Problem, format_problems, load_answers, parse_answers
+from octotui.spec import ClusterSpec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+
+BASE: dict[str, Any] = {
+    "mode": "create",
+    "octopus_version": "2025.3.1234",
+    "instance": "Default",
+    "winrm": {"username": "CORP\\admin", "transport": "ntlm", "https": True},
+    "nodes": [{"host": "octo1.corp.example.com"}, {"host": "octo2.corp.example.com", "home": "D:\\Octopus"}],
+    "service_account": {"username": "CORP\\svcOctopus"},
+    "sql": {"connection_string": "Data Source=sql01;Initial Catalog=Octopus;Integrated Security=True;"},
+    "storage": {"cluster_shared": "\\\\files01\\OctopusShared"},
+    "web": {"listen_prefixes": ["http://+:80/"], "force_ssl": False, "comms_port": 10943},
+    "install": {"source": "chocolatey"},
+    "admin": {"username": "CORP\\jane"},
+}
+
+
+def answers(tmp_path: Path | None = None, **changes: Any) -> dict[str, Any]:
+    """BASE with changes: ``section={...}`` merges into a table, ``key=None`` deletes it."""
+    data = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        elif isinstance(value, dict) and isinstance(data.get(key), dict):
+            for k, v in value.items():
+                if v is None:
+                    data[key].pop(k, None)
+                else:
+                    data[key][k] = v
+        else:
+            data[key] = value
+    return data
+
+
+def problems(data: dict[str, Any], tmp_path: Path | None = None) -> list[Problem]:
+    with pytest.raises(AnswersError) as info:
+        parse_answers(data, base_dir=tmp_path)
+    return info.value.problems
+
+
+def problem(data: dict[str, Any], key: str, tmp_path: Path | None = None) -> Problem:
+    found = [p for p in problems(data, tmp_path) if p.key == key]
+    assert found, f"no problem for {key}: {problems(data, tmp_path)}"
+    return found[0]
+
+
+# --- files that must load ---------------------------------------------------------------------------------
+
+
+def test_create_example_loads() -> None:
+    spec = load_answers(EXAMPLES / "create-cluster.toml")
+    assert spec.mode == "create" and spec.octopus_version == "2025.3.1234" and spec.instance == "Default"
+    assert [n.name for n in spec.nodes] == ["OCTO1", "OCTO2", "OCTO3"]
+    assert spec.nodes[2].home == "D:\\Octopus" and spec.nodes[0].home == "C:\\Octopus"
+    assert spec.winrm.username == "CORP\\octoadmin" and spec.winrm.https and spec.winrm.effective_port == 5986
+    assert spec.storage.cluster_shared == "\\\\files01.corp.example.com\\OctopusShared"
+    assert spec.install.kind == "url"
+    assert spec.admin_username == "CORP\\jane.doe" and spec.license_file is None
+    assert spec.source_file and spec.source_file.endswith("create-cluster.toml")
+
+
+def test_join_example_loads() -> None:
+    spec = load_answers(EXAMPLES / "join-nodes.toml")
+    assert spec.mode == "join"
+    assert [n.host for n in spec.nodes] == ["octo4.corp.example.com", "octo5.corp.example.com"]
+    assert spec.install.kind == "node_path" and spec.install.source == "C:\\Install\\Octopus.2025.3.1234-x64.msi"
+    assert spec.admin_username is None and spec.storage.cluster_shared is None and not spec.storage.folders
+
+
+@pytest.mark.slow
+def test_the_labs_answers_file_loads(tmp_path: Path) -> None:
+    from tests.labfixture import running_lab
+
+    with running_lab(tmp_path / "lab") as lab:
+        spec = load_answers(lab.state / "answers.toml")
+        assert [n.endpoint for n in spec.nodes] == [n["endpoint"] for n in lab.ready["nodes"]]
+        assert spec.winrm.username == lab.ready["admin"]["username"]
+        assert spec.service_account.username == lab.ready["service_account"]["username"]
+
+
+def test_defaults() -> None:
+    data = answers(instance=None, web=None, winrm={"transport": None, "https": None})
+    spec = parse_answers(data)
+    assert isinstance(spec, ClusterSpec)
+    assert spec.instance == "OctopusServer"
+    assert spec.web.listen_prefixes == ("http://+:80/",) and spec.web.comms_port == 10943
+    assert spec.winrm.transport == "ntlm" and spec.winrm.https is True
+
+
+def test_values_are_normalised() -> None:
+    spec = parse_answers(answers(nodes=[{"host": "octo1.corp", "home": "d:/octopus/"}],
+                                 web={"listen_prefixes": ["https://octo.corp/"], "force_ssl": True},
+                                 storage={"cluster_shared": "//files01/share/"}))
+    assert spec.nodes[0].home == "D:\\octopus"
+    assert spec.web.listen_prefixes == ("https://octo.corp:443/",)
+    assert spec.storage.cluster_shared == "\\\\files01\\share"
+
+
+# --- every problem at once --------------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = r"""
+mode = "creat"
+octopus_version = "latest"
+colour = "blue"
+
+[winrm]
+usernmae = 'CORP\admin'
+password = "hunter2"
+https = "yes"
+transport = "basic"
+
+[[nodes]]
+host = "octo_1"
+
+[[nodes]]
+host = "OCTO2"
+home = '\\files\share\octopus'
+
+[[nodes]]
+host = "octo2"
+
+[service_account]
+username = "svcOctopus"
+
+[sql]
+connection_string = "Data Source=sql01;Initial Catalog=Octopus;User ID=sa;Password=p4ss"
+
+[storage]
+cluster_shared = '\\files01\Octopus'
+artifacts = '\\files01\Octopus\Artifacts'
+
+[web]
+listen_prefixes = "http://+:80/"
+comms_port = "10943"
+
+[install]
+source = "ftp://example.com/Octopus.msi"
+"""
+    path = tmp_path / "answers.toml"
+    path.write_text(text)
+    with pytest.raises(AnswersError) as info:
+        load_answers(path)
+    keys = [p.key for p in info.value.problems]
+    for expected in ["mode", "octopus_version", "colour", "winrm.usernmae", "winrm.password", "winrm.https",
+                     "nodes[1].host", "nodes[3].host", "service_account.username",
+                     "sql.connection_string", "storage", "web.listen_prefixes", "web.comms_port",
+                     "install.source", "winrm.username"]:
+        assert expected in keys, (expected, keys)
+    home = next(p for p in info.value.problems if p.key == "nodes[2].home")
+    assert "must be local" in home.message
+    assert all(p.message for p in info.value.problems)
+    assert info.value.source == str(path)
+    text_out = format_problems(info.value)
+    assert text_out.startswith(f"{path}: {len(keys)} problems in the answers file:")
+    assert "winrm.usernmae: is not a known key" in text_out and "fix: did you mean 'username'?" in text_out
+    assert "hunter2" not in text_out and "p4ss" not in text_out
+
+
+def test_unknown_keys_get_a_did_you_mean() -> None:
+    assert problem(answers(sql={"connectionstring": "x"}), "sql.connectionstring").fix == \
+        "did you mean 'connection_string'?"
+    assert "move it under [winrm]" in problem(answers(transport="ntlm"), "transport").fix
+    assert "move it under [[nodes]]" in problem(answers(winrm={"home": "C:\\x"}), "winrm.home").fix
+    assert "known keys" in problem(answers(storage={"zzz": 1}), "storage.zzz").fix
+    assert "did you mean 'host'" in problem(answers(nodes=[{"hots": "a", "host": "b"}]), "nodes[1].hots").fix
+
+
+@pytest.mark.parametrize(("changes", "key", "needle"), [
+    ({"winrm": {"password": "x"}}, "winrm.password", "OCTOTUI_WINRM_PASSWORD"),
+    ({"service_account": {"password": "x"}}, "service_account.password", "OCTOTUI_SERVICE_PASSWORD"),
+    ({"master_key": "x"}, "master_key", "OCTOTUI_MASTER_KEY"),
+    ({"sql": {"pwd": "x"}}, "sql.pwd", "Integrated Security"),
+    ({"admin": {"password": "x"}}, "admin.password", "own domain password"),
+    ({"nodes": [{"host": "a", "password": "x"}]}, "nodes[1].password", "OCTOTUI_WINRM_PASSWORD"),
+    ({"api_key": "x"}, "api_key", "keyring"),
+])
+def test_keys_that_hold_secrets_are_refused(changes: dict[str, Any], key: str, needle: str) -> None:
+    p = problem(answers(**changes), key)
+    assert "secret" in p.message and needle in p.fix
+
+
+def test_secret_values_are_refused() -> None:
+    p = problem(answers(sql={"connection_string": "Data Source=s;Initial Catalog=o;Integrated Security=True;"
+                                                  "PWD=x"}), "sql.connection_string")
+    assert "password" in p.message
+    assert "user information" in problem(answers(install={"source": "https://u:p@example.com/Octopus.msi"}),
+                                         "install.source").message
+    assert "user information" in problem(answers(nodes=[{"host": "a", "endpoint": "https://u:p@a:5986/wsman"}]),
+                                         "nodes[1].endpoint").message
+
+
+@pytest.mark.parametrize(("changes", "key", "needle"), [
+    ({"winrm": {"https": "true"}}, "winrm.https", "without quotes"),
+    ({"winrm": {"port": "5986"}}, "winrm.port", "whole number"),
+    ({"winrm": {"port": 0}}, "winrm.port", "outside"),
+    ({"web": {"comms_port": True}}, "web.comms_port", "whole number"),
+    ({"web": {"listen_prefixes": []}}, "web.listen_prefixes", "non-empty"),
+    ({"web": {"listen_prefixes": [80]}}, "web.listen_prefixes[1]", "must be a string"),
+    ({"web": {"force_ssl": 1}}, "web.force_ssl", "boolean"),
+    ({"nodes": {"host": "a"}}, "nodes", "[[nodes]]"),
+    ({"nodes": []}, "nodes", "at least one"),
+    ({"nodes": ["octo1"]}, "nodes[1]", "must be a table"),
+    ({"winrm": "CORP\\admin"}, "winrm", "must be a table"),
+    ({"octopus_version": 2025.3}, "octopus_version", "string"),
+    ({"mode": "joint"}, "mode", "did you mean 'join'"),
+    ({"instance": "My:Instance"}, "instance", "cannot be an Octopus instance name"),
+    ({"instance": ""}, "instance", "empty"),
+])
+def test_wrong_types_and_values(changes: dict[str, Any], key: str, needle: str) -> None:
+    p = problem(answers(**changes), key)
+    assert needle in p.message + p.fix
+
+
+@pytest.mark.parametrize("missing", ["mode", "octopus_version", "winrm", "nodes", "service_account", "sql",
+                                     "install", "admin", "storage"])
+def test_required_keys(missing: str) -> None:
+    p = problem(answers(**{missing: None}), missing)
+    assert p.fix
+
+
+def test_required_keys_inside_tables() -> None:
+    assert problem(answers(winrm={"username": None}), "winrm.username").message == "is missing"
+    assert problem(answers(nodes=[{"home": "C:\\x"}]), "nodes[1].host").message == "is missing"
+    assert problem(answers(sql={"connection_string": None}), "sql.connection_string").fix
+
+
+def test_join_mode_refuses_cluster_wide_tables(tmp_path: Path) -> None:
+    (tmp_path / "lic.xml").write_text("<License/>")
+    data = answers(mode="join", license={"file": "lic.xml"})
+    keys = {p.key for p in problems(data, tmp_path)}
+    assert {"admin", "license", "storage"} <= keys
+    spec = parse_answers(answers(mode="join", admin=None, storage=None))
+    assert spec.mode == "join" and spec.admin_username is None
+
+
+def test_create_mode_takes_a_licence_file_relative_to_the_answers(tmp_path: Path) -> None:
+    (tmp_path / "lic.xml").write_text("<License/>")
+    spec = parse_answers(answers(license={"file": "lic.xml"}), base_dir=tmp_path)
+    assert spec.license_file == str((tmp_path / "lic.xml").resolve())
+    assert "does not exist" in problem(answers(license={"file": "nope.xml"}), "license.file", tmp_path).message
+
+
+def test_admin_must_be_a_person() -> None:
+    assert "managed service account" in problem(answers(admin={"username": "CORP\\gmsa$"}), "admin.username").message
+    assert "no domain" in problem(answers(admin={"username": "jane"}), "admin.username").message
+
+
+# --- nodes ------------------------------------------------------------------------------------------------
+
+
+def test_duplicate_nodes() -> None:
+    data = answers(nodes=[{"host": "octo1.corp"}, {"host": "OCTO1.corp."}, {"host": "octo3", "name": "OCTO1"},
+                          {"host": "10.0.0.4", "name": "X4", "endpoint": "https://h:1/wsman"},
+                          {"host": "10.0.0.5", "name": "X5", "endpoint": "https://h:1/wsman"}])
+    found = {p.key: p for p in problems(data)}
+    assert "nodes[1]" in found["nodes[2].host"].message
+    assert "nodes[2].name" not in found and "nodes[3].name" in found  # one problem for a repeated host
+    assert "nodes[5].endpoint" in found
+
+
+def test_node_names() -> None:
+    spec = parse_answers(answers(nodes=[{"host": "octo1.corp"}, {"host": "10.0.0.2", "name": "OCTO2"}]))
+    assert [n.name for n in spec.nodes] == ["OCTO1", "OCTO2"]
+    assert "derived" in problem(answers(nodes=[{"host": "10.0.0.2"}]), "nodes[1].name").message
+    assert "15" in problem(answers(nodes=[{"host": "a", "name": "A" * 16}]), "nodes[1].name").message
+
+
+@pytest.mark.parametrize(("home", "needle"), [
+    ("\\\\files\\share\\Octopus", "must be local"),
+    ("C:\\", "drive root"),
+    ("Octopus", "relative"),
+    ("C:\\Octo|pus", "does not allow"),
+    ("\\\\?\\C:\\Octopus", "verbatim"),
+])
+def test_homes_must_be_local_folders(home: str, needle: str) -> None:
+    p = problem(answers(nodes=[{"host": "a", "home": home}]), "nodes[1].home")
+    assert needle in p.message and p.fix
+
+
+def test_endpoints() -> None:
+    spec = parse_answers(answers(winrm={"https": False}, nodes=[{"host": "OCTO1",
+                                                                 "endpoint": "http://127.0.0.1:5985/wsman"}]))
+    assert spec.nodes[0].endpoint == "http://127.0.0.1:5985/wsman"
+    assert "make them agree" in problem(answers(nodes=[{"host": "a", "endpoint": "http://a:5985/wsman"}]),
+                                        "nodes[1].endpoint").fix
+    assert "not an http(s) URL" in problem(answers(nodes=[{"host": "a", "endpoint": "a:5985"}]),
+                                           "nodes[1].endpoint").message
+
+
+# --- WinRM ------------------------------------------------------------------------------------------------
+
+
+def test_basic_over_http_is_refused() -> None:
+    p = problem(answers(winrm={"transport": "basic", "https": False}), "winrm.transport")
+    assert "unprotected" in p.message and "https = true" in p.fix
+    assert parse_answers(answers(winrm={"transport": "basic"})).winrm.transport == "basic"
+
+
+def test_transport_specific_rules(tmp_path: Path) -> None:
+    assert "one of" in problem(answers(winrm={"transport": "digest"}), "winrm.transport").fix
+    assert "Kerberos" in problem(answers(winrm={"transport": "kerberos"}, nodes=[{"host": "10.0.0.1", "name": "A"}]),
+                                 "nodes[1].host").message
+    assert "domain account" in problem(answers(winrm={"transport": "kerberos", "username": "admin"}),
+                                       "winrm.username").message
+    keys = {p.key for p in problems(answers(winrm={"transport": "certificate", "https": False}), tmp_path)}
+    assert {"winrm.cert_pem", "winrm.cert_key_pem", "winrm.https"} <= keys
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    spec = parse_answers(answers(winrm={"transport": "certificate", "username": None, "cert_pem": "c.pem",
+                                        "cert_key_pem": "k.pem"}), base_dir=tmp_path)
+    assert spec.winrm.cert_pem == str(tmp_path / "c.pem")
+    assert "only applies" in problem(answers(winrm={"cert_pem": "c.pem"}), "winrm.cert_pem", tmp_path).message
+
+
+def test_ca_cert_and_validation(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    spec = parse_answers(answers(winrm={"ca_cert": "ca.pem", "port": 15986}), base_dir=tmp_path)
+    assert spec.winrm.ca_cert == str(tmp_path / "ca.pem") and spec.winrm.effective_port == 15986
+    assert "HTTPS" in problem(answers(winrm={"ca_cert": "ca.pem", "https": False}), "winrm.ca_cert", tmp_path).message
+    assert "does not exist" in problem(answers(winrm={"ca_cert": "no.pem"}), "winrm.ca_cert", tmp_path).message
+    assert "validate" in problem(answers(winrm={"server_cert_validation": "off"}),
+                                 "winrm.server_cert_validation").fix
+    assert parse_answers(answers(winrm={"username": ".\\Administrator"})).winrm.username == ".\\Administrator"
+
+
+# --- storage, web, install, version -----------------------------------------------------------------------
+
+
+def test_storage_rules() -> None:
+    assert "either cluster_shared" in problem(answers(storage={"artifacts": "\\\\f\\s\\A"}), "storage").fix
+    folders = {"artifacts": "\\\\f\\s\\Artifacts", "task_logs": "\\\\f\\s\\TaskLogs",
+               "nuget_repository": "\\\\f\\s\\Packages"}
+    data = answers(storage=None)
+    data["storage"] = dict(folders)
+    assert "imports" in problem(data, "storage").message
+    old = parse_answers({**data, "octopus_version": "2020.1.18"})
+    assert old.storage.folders == folders and old.storage.cluster_shared is None
+    data["storage"] = {**folders, "imports": "\\\\f\\s\\Artifacts", "event_exports": "\\\\f\\s\\E",
+                       "telemetry": "\\\\f\\s\\T"}
+    assert "same folder" in problem(data, "storage.imports").message
+    assert "names no shared folder" in problem({**data, "storage": {}}, "storage").message
+    inside = answers(storage={"cluster_shared": "C:\\Octopus\\Shared"})
+    assert "home folder" in problem(inside, "storage.cluster_shared").message
+    assert parse_answers(answers(storage={"cluster_shared": "S:\\Octopus"})).storage.cluster_shared == "S:\\Octopus"
+
+
+def test_web_rules() -> None:
+    assert "https" in problem(answers(web={"force_ssl": True}), "web.force_ssl").message
+    assert "listed twice" in problem(answers(web={"listen_prefixes": ["http://+:80/", "HTTP://+:80"]}),
+                                     "web.listen_prefixes[2]").message
+    assert "web listen port" in problem(answers(web={"comms_port": 80}), "web.comms_port").message
+    assert "WinRM" in problem(answers(web={"comms_port": 5986}), "web.comms_port").message
+    assert "wildcard" in problem(answers(web={"listen_prefixes": ["http://+x:80/"]}),
+                                 "web.listen_prefixes[1]").message
+
+
+def test_install_sources(tmp_path: Path) -> None:
+    msi = tmp_path / "Octopus.2025.3.1234-x64.msi"
+    msi.write_text("x")
+
+    def kind(source: str, **winrm: Any) -> tuple[str, str]:
+        spec = parse_answers(answers(install={"source": source}, winrm=winrm or {}), base_dir=tmp_path)
+        return spec.install.kind, spec.install.source
+
+    assert kind("chocolatey") == ("chocolatey", "chocolatey")
+    assert kind("Chocolatey")[0] == "chocolatey"
+    assert kind("https://download.octopusdeploy.com/octopus/Octopus.2025.3.1234-x64.msi")[0] == "url"
+    assert kind("C:\\Install\\Octopus.2025.3.1234-x64.msi") == ("node_path", "C:\\Install\\Octopus.2025.3.1234-x64.msi")
+    assert kind(msi.name) == ("local_file", str(msi))
+    assert kind(str(msi)) == ("local_file", str(msi))
+    assert kind("\\\\files\\share\\Octopus.msi", transport="credssp")[0] == "node_path"
+
+    def why(source: str) -> str:
+        p = problem(answers(install={"source": source}), "install.source", tmp_path)
+        return p.message + " " + p.fix
+
+    assert "double hop" in why("\\\\files\\share\\Octopus.msi")
+    assert "not an .msi" in why("C:\\Install\\setup.exe")
+    assert "does not exist" in why("missing.msi")
+    assert "'ftp' URLs" in why("ftp://x/Octopus.msi")
+    assert "is version 2024.4.7002" in why("https://x/Octopus.2024.4.7002-x64.msi")
+    assert "does not allow" in why("C:\\Install\\Oct|opus.msi")
+
+
+def test_version_problems() -> None:
+    assert "exact" in problem(answers(octopus_version="2025.3"), "octopus_version").fix
+
+
+# --- file-level errors ------------------------------------------------------------------------------------
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(AnswersError) as info:
+        load_answers(tmp_path / "nope.toml")
+    assert info.value.problems[0].key == "(file)" and "does not exist" in info.value.problems[0].message
+    bad = tmp_path / "bad.toml"
+    bad.write_text('mode = "create"\nhome = "C:\\Octopus"\n')
+    with pytest.raises(AnswersError) as info:
+        load_answers(bad)
+    assert "not valid TOML" in info.value.problems[0].message and "single quotes" in info.value.problems[0].fix
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(AnswersError, match="UTF-8"):
+        load_answers(binary)
