@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,10 +70,8 @@ def journal(env: dict[str, str], run: str | None = None) -> list[dict[str, Any]]
     run_dir = next(r for r in runs if r.name == run) if run else runs[-1]
     events = []
     for line in (run_dir / "journal.jsonl").read_text().splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             events.append(json.loads(line))
-        except ValueError:
-            pass
     return events
 
 

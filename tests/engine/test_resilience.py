@@ -54,22 +54,26 @@ def test_kill_9_at_many_points_then_apply_converges(reference: dict[str, Any], t
             started = octotui(env, "apply", str(answers), "--yes", "--detach")
             assert started.returncode == 0, started.stderr
             run_dir = next((Path(env["OCTOTUI_HOME"]) / "runs").iterdir())
-            pid = int(json.loads((run_dir / "runner.pid").read_text())["pid"]) \
-                if (run_dir / "runner.pid").read_text().lstrip().startswith("{") \
-                else int((run_dir / "runner.pid").read_text().split()[0])
+            pid = _runner_pid(run_dir)
             try:
-                wait_for(lambda: events_in(run_dir) >= k or not _alive(pid), timeout=60, interval=0.005)
+                wait_for(lambda r=run_dir, k=k, p=pid: events_in(r) >= k or not _alive(p), timeout=60,  # type: ignore[misc]
+                         interval=0.005)
             finally:
                 if _alive(pid):
                     os.kill(pid, signal.SIGKILL)
             killed_at.append(events_in(run_dir))
-            wait_for(lambda: not _alive(pid), timeout=10)
+            wait_for(lambda p=pid: not _alive(p), timeout=10)  # type: ignore[misc]
             status = octotui(env, "runs")
             assert run_dir.name in status.stdout
             again = octotui(env, "apply", str(answers), "--yes")
             assert again.returncode == 0, f"after a kill at event {k}: " + again.stdout + again.stderr
             assert world_shape(lab.inspect()) == reference["shape"], f"kill at event {k}"
     assert len(set(killed_at)) >= 10, killed_at
+
+
+def _runner_pid(run_dir: Path) -> int:
+    text = (run_dir / "runner.pid").read_text().strip()
+    return int(json.loads(text)["pid"]) if text.startswith("{") else int(text.split()[0])
 
 
 def _alive(pid: int) -> bool:
@@ -140,7 +144,7 @@ def test_wrong_master_key_fails_the_join_and_loses_nothing(tmp_path: Path) -> No
         assert octotui(env, "apply", str(answers), "--yes").returncode == 0
         before = world_shape(lab.inspect())
         join = write_answers(lab, tmp_path / "join.toml", ["OCTO3"], mode="join")
-        wrong = octotui(env, "apply", str(join), "--yes", env_extra := None) if False else \
+        wrong = octotui(env, "apply", str(join), "--yes", _env_extra := None) if False else \
             octotui({**env, "OCTOTUI_MASTER_KEY": "AAAAAAAAAAAAAAAAAAAAAA=="}, "apply", str(join), "--yes")
         assert wrong.returncode == 1
         (failed,) = [e for e in journal(env) if e["type"] == "step_failed"]

@@ -80,7 +80,7 @@ def test_double_hop_share_and_sql_from_a_winrm_session(lab: LabProcess) -> None:
 
     def script(p: winrm.Protocol, shell: str, name: str, params: dict[str, object]) -> dict[str, object]:
         payload = (resources.ps_script(name) + "\0\0\0\0" + json.dumps(params)).encode()
-        code, out, err = run(p, shell, line, stdin=payload)
+        _code, out, _err = run(p, shell, line, stdin=payload)
         (result,) = [ln for ln in out.splitlines() if ln.startswith("@@octotui-result@@")]
         doc: dict[str, object] = json.loads(result[len("@@octotui-result@@"):])
         return doc
@@ -199,7 +199,7 @@ def test_slow_command_fault_makes_receive_time_out_and_pywinrm_retry(lab: LabPro
     shell = p.open_shell()
     try:
         started = time.monotonic()
-        out, err, code = p.get_command_output(shell, p.run_command(shell, "hostname"))
+        out, _err, code = p.get_command_output(shell, p.run_command(shell, "hostname"))
         assert code == 0 and out.strip() == b"OCTO2"
         assert time.monotonic() - started >= 2.5
     finally:
