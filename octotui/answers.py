@@ -33,6 +33,7 @@ from octotui.parsers.winpath import (
 )
 from octotui.spec import (
     STORAGE_FOLDERS,
+    ADSpec,
     CertValidation,
     ClusterSpec,
     InstallKind,
@@ -68,6 +69,7 @@ SCHEMA: dict[str, frozenset[str] | None] = {
     "install": frozenset({"source"}),
     "admin": frozenset({"username"}),
     "license": frozenset({"file"}),
+    "ad": frozenset({"domain_controller", "dns_domain", "ca_cert", "nameservers"}),
 }
 _SECRET_KEY = re.compile(r"(?i)pass(?:word|wd|phrase)?|pwd|secret|master_?key|api_?key|token|private_?key|credential")
 _ENV_FOR_SECTION = {
@@ -696,6 +698,51 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
     return admin, license_file
 
 
+def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
+    """The optional [ad] table: only the preflight checks read it, to reach Active Directory."""
+    t = r.table(data, "ad")
+    if t is None:
+        return ADSpec()
+    _check_keys(r, t, "ad", "ad.")
+    dc = r.text(t, "domain_controller", "ad.domain_controller", 'domain_controller = "dc1.corp.example.com"')
+    if dc is not None and r.parse("ad.domain_controller", lambda: parse_host(dc.strip())) is None:
+        dc = None
+    domain = r.text(t, "dns_domain", "ad.dns_domain", 'dns_domain = "corp.example.com"')
+    if domain is not None and r.parse("ad.dns_domain", lambda: parse_host(domain.strip())) is None:
+        domain = None
+    ca_raw = r.text(t, "ca_cert", "ad.ca_cert", 'ca_cert = "/path/to/ad-ca.pem"')
+    ca_cert = r.local_file(ca_raw, "ad.ca_cert", "the CA certificate file") if ca_raw is not None else None
+    servers: list[str] = []
+    raw_servers = r.typed(t, "nameservers", "ad.nameservers", list, 'nameservers = ["10.0.0.10", "10.0.0.11:53"]')
+    for i, item in enumerate(raw_servers or [], 1):
+        key = f"ad.nameservers[{i}]"
+        if not isinstance(item, str) or not item.strip():
+            r.add(key, f"must be a non-empty string, not {_type_name(item)}", 'write it as "10.0.0.10" or "10.0.0.10:53"')
+            continue
+        server = _nameserver(r, item.strip(), key)
+        if server is not None:
+            servers.append(server)
+    return ADSpec(domain_controller=dc.strip() if dc else None, dns_domain=domain.strip().rstrip(".") if domain
+                  else None, ca_cert=ca_cert, nameservers=tuple(servers))
+
+
+def _nameserver(r: _Reader, text: str, key: str) -> str | None:
+    """``host``, ``host:port`` or ``[v6]:port``; returned as written when valid."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if r.parse(key, lambda: parse_host(host)) is None:
+        return None
+    if port is not None and (not port.isdigit() or r.parse(key, lambda: parse_port(int(port), "DNS port")) is None):
+        if not port.isdigit():
+            r.add(key, f"'{text}' has an invalid port", 'write "host" or "host:53"')
+        return None
+    return text
+
+
 # --- the whole file ---------------------------------------------------------------------------------------
 
 
@@ -716,12 +763,14 @@ def parse_answers(data: dict[str, Any], *, base_dir: Path | None = None, source:
     web = _web(r, data, winrm)
     install = _install(r, data, version, winrm)
     admin, license_file = _admin_and_license(r, data, mode)
+    ad = _ad(r, data)
     if r.problems:
         raise AnswersError(r.problems, source)
     assert mode and version and winrm and service and connection_string and install  # all checked above
     return ClusterSpec(mode=mode, octopus_version=str(version), instance=instance, winrm=winrm, nodes=tuple(nodes),
                        service_account=service, connection_string=connection_string, storage=storage, web=web,
-                       install=install, admin_username=admin, license_file=license_file, source_file=source)
+                       install=install, admin_username=admin, license_file=license_file, source_file=source,
+                       ad=ad)
 
 
 def load_answers(path: str | Path) -> ClusterSpec:

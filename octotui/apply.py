@@ -95,6 +95,26 @@ def _redacted(text: str) -> str:
     return default_redactor().redact(text)
 
 
+def export_command(answers: str, output: Path | None) -> int:
+    from octotui.export import export_powershell
+    from octotui.windows import UnsafeArgumentError
+
+    spec = load_spec(answers)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    try:
+        script = _redacted(export_powershell(spec))
+    except UnsafeArgumentError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    if output is None:
+        sys.stdout.write(script)
+    else:
+        output.write_text(script, encoding="utf-8-sig")  # PowerShell 5.1 reads BOM-less files as ANSI
+        print(f"wrote {output}: run it on each node with -Node NAME, {spec.nodes[0].name} first", file=sys.stderr)
+    return EXIT_OK
+
+
 # --- apply ------------------------------------------------------------------------------------------------
 
 
@@ -135,10 +155,13 @@ def apply_command(answers: str, *, yes: bool, resume: str | None, detach_only: b
                 _err(str(exc))
                 return EXIT_BAD_INPUT
             from octotui.cancel import clear_cancel_request
+            from octotui.journal import read_events
 
             clear_cancel_request(run_dir)
+            after_seq = max((int(e.get("seq", 0)) for e in read_events(run_dir)), default=0)
         else:
             run_dir = runstore.create_run_dir(home)
+            after_seq = 0
         argv = [sys.executable, "-m", "octotui", "_runner", "--run", str(run_dir), "--answers", answers_path]
         env = dict(os.environ)
         detach.start_detached(argv, prepared.secrets, run_dir, env=env, handover=[cluster_lock])
@@ -148,7 +171,7 @@ def apply_command(answers: str, *, yes: bool, resume: str | None, detach_only: b
           file=sys.stderr)
     if detach_only:
         return EXIT_OK
-    return LiveProgress(run_dir).run()
+    return LiveProgress(run_dir, after_seq=after_seq).run()
 
 
 def attach_command(run: str | None, home: Path | None = None) -> int:
@@ -199,6 +222,9 @@ def runner_main(run_dir: Path, answers: str) -> int:
     except runstore.LockBusy as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    from octotui.journal import read_events
+
+    resumed = any(True for _ in read_events(run_dir))
     with JournalWriter(run_dir, redactor, stream_redactor=redactor.stream) as journal:
         spec = load_spec(answers)
         if spec is None:
@@ -206,7 +232,7 @@ def runner_main(run_dir: Path, answers: str) -> int:
             return EXIT_BAD_INPUT
         plan = build_plan(spec, have_winrm_password="winrm" in handed, have_service_password="service" in handed)
         summary = plan_summary({n: [(s.step, s.title) for s in steps] for n, steps in _chains(plan).items()})
-        journal.run_started(mode=spec.mode, plan=summary,
+        journal.run_started(mode=spec.mode, plan=summary, resumed=resumed,
                             version=spec.octopus_version)
         for w in plan.warnings:
             journal.note(w, level="warning")

@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs and their status", description="List earlier and running runs.")
     _add_version(runs)
 
+    export = sub.add_parser("export", help="write the plan as a script to review and run by hand",
+                            description="Write the plan as a PowerShell script an administrator can read, approve "
+                                        "and run on each node. No secret is embedded: the script asks for them.")
+    _add_version(export)
+    export.add_argument("answers", help="the answers file (TOML)")
+    export.add_argument("--format", choices=("powershell",), default="powershell", help="the script language")
+    export.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
+
     runner = sub.add_parser("_runner", help=argparse.SUPPRESS)
     runner.add_argument("--run", type=Path, required=True)
     runner.add_argument("--answers", required=True)
@@ -169,9 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.lab_command == "inspect":
             return _lab_inspect(args)
         parser.parse_args(["lab", "--help"])
-    if args.command in ("plan", "apply", "attach", "runs", "_runner"):
+    if args.command in ("plan", "apply", "attach", "runs", "export", "_runner"):
         from octotui import apply as flows
 
+        if args.command == "export":
+            return flows.export_command(args.answers, args.output)
         if args.command == "plan":
             return flows.plan_command(args.answers)
         if args.command == "apply":

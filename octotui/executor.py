@@ -67,6 +67,7 @@ class Executor:
         self.master_key = master_key
         self.on_master_key = on_master_key
         self._lock = threading.Lock()
+        self._cancel_noted = False
         self.outcome = Outcome()
 
     def run(self) -> Outcome:
@@ -107,8 +108,13 @@ class Executor:
             for step in steps:
                 if self.cancel.requested:
                     with self._lock:
+                        first_notice = not self._cancel_noted
+                        self._cancel_noted = True
                         if self.outcome.status == "done":
                             self.outcome.status = "cancelled"
+                    if first_notice:
+                        reason = getattr(self.cancel, "reason", None) or "asked to stop"
+                        self.sink.emit("cancel_requested", reason=str(reason))
                     self.sink.emit("note", node=node.name, text=f"stopped before {step.step}: the run was cancelled")
                     return False
                 if remote is None:

@@ -260,8 +260,10 @@ class LiveProgress:
     def __init__(self, run_dir: Path, *, out: TextIO | None = None, tty: bool | None = None,
                  color: bool | None = None, width: int | None = None, poll: float = 0.1,
                  redraw_every: float = 0.5, handle_sigint: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, after_seq: int = 0) -> None:
         self.run_dir = run_dir
+        #: Follow only events after this one: a resumed run appends to a journal that already ended once.
+        self.after_seq = after_seq
         self.out = out if out is not None else sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
         self.color = (self.tty and "NO_COLOR" not in os.environ) if color is None else color
@@ -346,7 +348,7 @@ class LiveProgress:
         return restore
 
     def _loop(self) -> int:
-        tail = JournalTail(self.run_dir)
+        tail = JournalTail(self.run_dir, after_seq=self.after_seq)
         last_draw, next_alive_check = 0.0, time.monotonic() + 1.0
         while True:
             new = tail.poll()

@@ -85,6 +85,18 @@ class InstallSpec:
 
 
 @dataclass(frozen=True)
+class ADSpec:
+    """Where the preflight checks find Active Directory (the ``[ad]`` table, all optional).
+
+    Without it, ``ad.account`` finds a domain controller through DNS SRV for the domain the nodes report."""
+
+    domain_controller: str | None = None  # a DC's name or address
+    dns_domain: str | None = None  # e.g. corp.example.com
+    ca_cert: str | None = None  # PEM of the CA that signs the DCs' LDAPS certificates
+    nameservers: tuple[str, ...] = ()  # "host" or "host:port", instead of this machine's resolver
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     mode: Mode
     octopus_version: str
@@ -99,6 +111,7 @@ class ClusterSpec:
     admin_username: str | None = None
     license_file: str | None = None
     source_file: str | None = None  # the answers file this came from, for messages
+    ad: ADSpec = field(default_factory=ADSpec)
 
     @property
     def first_node(self) -> NodeSpec:

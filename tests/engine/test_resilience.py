@@ -177,3 +177,33 @@ def test_create_refuses_a_database_that_holds_another_cluster_before_any_change(
         octo2 = next(n for n in after["nodes"] if n["name"] == "OCTO2")
         assert not [p for p in octo2["process_log"] if re.search(r"msiexec|Octopus\.Server", p["command_line"])]
         time.sleep(0)
+
+
+def test_ctrl_c_stops_at_a_safe_point_and_resume_continues_the_same_run(reference: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with running_lab(tmp_path / "state", "--nodes", "2", "--latency-ms", "30") as lab:
+        env, answers = create(lab, tmp_path)
+        follower = subprocess.Popen([sys.executable, "-m", "octotui", "apply", str(answers), "--yes"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        runs = Path(env["OCTOTUI_HOME"]) / "runs"
+        wait_for(lambda: runs.exists() and any(events_in(r) >= 4 for r in runs.iterdir()), timeout=60)
+        follower.send_signal(signal.SIGINT)  # what Ctrl+C in the terminal sends
+        out, err = follower.communicate(timeout=120)
+        assert follower.returncode == 3, out + err
+        events = journal(env)
+        assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "cancelled"
+        assert any(e["type"] == "cancel_requested" for e in events)
+        # Stopped between steps: every started step finished or failed cleanly; nothing runs on.
+        started = [(e["node"], e["step"]) for e in events if e["type"] == "step_started"]
+        ended = [(e["node"], e["step"]) for e in events if e["type"] in ("step_done", "step_failed")]
+        assert started == ended
+        run_id = events[0]["run_id"]
+        resumed = octotui(env, "apply", str(answers), "--yes", "--resume", run_id)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        events = journal(env, run_id)
+        assert [e.get("resumed", False) for e in events if e["type"] == "run_started"] == [False, True]
+        assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + len(events)))
+        assert world_shape(lab.inspect()) == reference["shape"]
