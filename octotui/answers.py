@@ -705,10 +705,10 @@ def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
         return ADSpec()
     _check_keys(r, t, "ad", "ad.")
     dc = r.text(t, "domain_controller", "ad.domain_controller", 'domain_controller = "dc1.corp.example.com"')
-    if dc is not None and r.parse("ad.domain_controller", lambda: parse_host(dc.strip())) is None:
+    if dc is not None and r.parse("ad.domain_controller", _host_parser(dc.strip())) is None:
         dc = None
     domain = r.text(t, "dns_domain", "ad.dns_domain", 'dns_domain = "corp.example.com"')
-    if domain is not None and r.parse("ad.dns_domain", lambda: parse_host(domain.strip())) is None:
+    if domain is not None and r.parse("ad.dns_domain", _host_parser(domain.strip())) is None:
         domain = None
     ca_raw = r.text(t, "ca_cert", "ad.ca_cert", 'ca_cert = "/path/to/ad-ca.pem"')
     ca_cert = r.local_file(ca_raw, "ad.ca_cert", "the CA certificate file") if ca_raw is not None else None
@@ -717,13 +717,18 @@ def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
     for i, item in enumerate(raw_servers or [], 1):
         key = f"ad.nameservers[{i}]"
         if not isinstance(item, str) or not item.strip():
-            r.add(key, f"must be a non-empty string, not {_type_name(item)}", 'write it as "10.0.0.10" or "10.0.0.10:53"')
+            r.add(key, f"must be a non-empty string, not {_type_name(item)}",
+                  'write it as "10.0.0.10" or "10.0.0.10:53"')
             continue
         server = _nameserver(r, item.strip(), key)
         if server is not None:
             servers.append(server)
     return ADSpec(domain_controller=dc.strip() if dc else None, dns_domain=domain.strip().rstrip(".") if domain
                   else None, ca_cert=ca_cert, nameservers=tuple(servers))
+
+
+def _host_parser(text: str) -> Callable[[], Host]:
+    return lambda: parse_host(text)
 
 
 def _nameserver(r: _Reader, text: str, key: str) -> str | None:
@@ -734,7 +739,7 @@ def _nameserver(r: _Reader, text: str, key: str) -> str | None:
         port = rest[1:] if rest.startswith(":") else None
     elif text.count(":") == 1:
         host, _, port = text.partition(":")
-    if r.parse(key, lambda: parse_host(host)) is None:
+    if r.parse(key, _host_parser(host)) is None:
         return None
     if port is not None and (not port.isdigit() or r.parse(key, lambda: parse_port(int(port), "DNS port")) is None):
         if not port.isdigit():

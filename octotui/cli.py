@@ -99,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("powershell",), default="powershell", help="the script language")
     export.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
 
+    check = sub.add_parser("check", help="check the nodes, Active Directory, the share and SQL Server; change nothing",
+                           description="Run every preflight check for the answers file at once (WinRM, home "
+                                       "folders, the service account in AD, the share, SQL Server) and print a "
+                                       "table. Changes nothing. Exit codes: 0 nothing failed, 1 a check failed, "
+                                       "2 bad input.")
+    _add_version(check)
+    check.add_argument("answers", help="the answers file (TOML)")
+    check.add_argument("--json", action="store_true", help="print one JSON array of results instead of a table")
+    check.add_argument("--deadline", type=float, default=5.0, metavar="SECONDS",
+                       help="time each check may take (default 5)")
+
     runner = sub.add_parser("_runner", help=argparse.SUPPRESS)
     runner.add_argument("--run", type=Path, required=True)
     runner.add_argument("--answers", required=True)
@@ -177,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.lab_command == "inspect":
             return _lab_inspect(args)
         parser.parse_args(["lab", "--help"])
+    if args.command == "check":
+        from octotui.check_cli import check_command
+
+        return check_command(args.answers, args.json, deadline_s=args.deadline)
     if args.command in ("plan", "apply", "attach", "runs", "export", "_runner"):
         from octotui import apply as flows
 

@@ -57,19 +57,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 
 def _argv_quoted(value: str) -> str:
     """The inside of a ``"..."`` argument built by the C-runtime rules: backslashes before a quote doubled."""
-    out: list[str] = []
-    backslashes = 0
-    for c in value:
-        if c == "\\":
-            backslashes += 1
-            continue
-        if c == '"':
-            out.append("\\" * (2 * backslashes + 1) + '"')
-        else:
-            out.append("\\" * backslashes + c)
-        backslashes = 0
-    out.append("\\" * (2 * backslashes))
-    return "".join(out)
+    from octotui.windows import crt_escape
+
+    return crt_escape(value, closing_quote=True)
 
 
 def _base64_cores(data: bytes) -> list[str]:

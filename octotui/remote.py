@@ -672,6 +672,14 @@ def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transpo
         return RemoteError(node, "http", f"the node answered HTTP {status}",
                            "check that the endpoint is a WinRM listener (…/wsman)", retryable=status >= 500,
                            http_status=status)
+    if has(requests.exceptions.SSLError, ssl.SSLError) and transport == "certificate" and not any(
+            "certificate_verify_failed" in str(e).lower() or "certificate verify failed" in str(e).lower()
+            for e in _chain(exc)):
+        # We validated the node; the handshake still failed, so the node turned our certificate down (with
+        # TLS 1.3 the client only sees the connection close).
+        return RemoteError(node, "tls", f"{target} refused our client certificate during the TLS handshake",
+                           "use a client certificate issued by a CA the node trusts, mapped to an account on the "
+                           "node (winrm create winrm/config/service/certmapping)")
     if has(requests.exceptions.SSLError, ssl.SSLError):
         return RemoteError(node, "tls", f"TLS with {target} failed: the node's certificate could not be validated",
                            "set [winrm] ca_cert to the PEM file of the CA that signed the node's certificate (or "

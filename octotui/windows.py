@@ -183,17 +183,12 @@ def _quote_program(program: str, *, through_cmd: bool) -> str:
     return f'"{program}"' if needs else program
 
 
-def _crt_argument(arg: str) -> str:
-    """One argument for the C runtime, quoted only when it has to be.
-
-    A value without blanks needs no quotes: its ``"`` become ``\\"`` with the backslashes before them
-    doubled. A value with blanks, or an empty one, is wrapped in quotes; backslashes are doubled only where a
-    ``"`` follows them (a literal one, or the closing quote), because elsewhere they are literal.
-    """
-    wrap = arg == "" or any(c in _BLANKS for c in arg)
-    out: list[str] = ['"'] if wrap else []
+def crt_escape(value: str, *, closing_quote: bool) -> str:
+    """``value`` as the C runtime needs it written: every ``"`` as ``\\"`` with the backslashes before it
+    doubled, and trailing backslashes doubled when a closing quote follows (elsewhere they are literal)."""
+    out: list[str] = []
     backslashes = 0
-    for c in arg:
+    for c in value:
         if c == "\\":
             backslashes += 1
             continue
@@ -202,8 +197,20 @@ def _crt_argument(arg: str) -> str:
         else:
             out.append("\\" * backslashes + c)
         backslashes = 0
-    out.append("\\" * (2 * backslashes) + '"' if wrap else "\\" * backslashes)
+    out.append("\\" * (2 * backslashes if closing_quote else backslashes))
     return "".join(out)
+
+
+def _crt_argument(arg: str) -> str:
+    """One argument for the C runtime, quoted only when it has to be.
+
+    A value without blanks needs no quotes: its ``"`` become ``\\"`` with the backslashes before them
+    doubled. A value with blanks, or an empty one, is wrapped in quotes; backslashes are doubled only where a
+    ``"`` follows them (a literal one, or the closing quote), because elsewhere they are literal.
+    """
+    wrap = arg == "" or any(c in _BLANKS for c in arg)
+    body = crt_escape(arg, closing_quote=wrap)
+    return f'"{body}"' if wrap else body
 
 
 def argv_to_command_line(argv: Sequence[str], *, secret: Collection[int] = ()) -> str:

@@ -1,4 +1,4 @@
-# octotui-ps: test-sql v1
+# octotui-ps: test-sql v2
 # Opens the connection string with System.Data.SqlClient as the identity this runs under (so Integrated
 # Security from a plain WinRM session shows the double hop as ANONYMOUS LOGON) and reports what the
 # installer must know: server version and collation, the login's rights, and the target database's
@@ -139,6 +139,7 @@ try {
         database_accessible = $null
         is_db_owner = $null
         octopus_schema = $null
+        octopus_version = $null
         database_error = $null
     }
 
@@ -152,6 +153,17 @@ try {
             $result.database_accessible = $true
             $result.is_db_owner = ($dbRow[0] -eq 1)
             $result.octopus_schema = ($dbRow[1] -eq 1)
+            if ($result.octopus_schema) {
+                # The cluster's version, as Octopus's own docs read it; a table missing in old versions is no error.
+                try {
+                    $versionRow = Invoke-OctoScalarRow $connection (
+                        "SELECT TOP 1 [Version] FROM [dbo].[OctopusServerInstallationHistory] " +
+                        "ORDER BY [Installed] DESC") @{}
+                    if ($versionRow.Count -gt 0 -and $null -ne $versionRow[0]) {
+                        $result.octopus_version = [string]$versionRow[0]
+                    }
+                } catch { $result.octopus_version = $null }
+            }
         } catch {
             # No user in the database for this login (error 916): a finding, not a failure.
             $inner = $_.Exception

@@ -6,11 +6,18 @@ for the whole line, before anything runs), ``^`` escapes, ``&``/``&&``/``||``/``
 This module reproduces those rules far enough that a wrong command line fails here as it would on
 Windows. Sources: ``cmd /?`` (the ``/c`` quote rules), ss64.com (redirection), the "How does the
 Windows Command Interpreter parse scripts" answers by jeb and dbenham (phases, command-line percent
-expansion), zzz.buzz "File not found errors in cmd.exe" (exit codes 3, 9009, 123).
+expansion), zzz.buzz "File not found errors in cmd.exe" (exit codes 3, 9009, 123; a failed
+redirection leaves ERRORLEVEL alone), Stack Overflow 41324747 and Wine's cmd tests checked against
+Windows (``||`` after a failed redirection sets ERRORLEVEL 1), and Microsoft's "Command prompt line
+string limitation" (8191 characters, which are UTF-16 code units).
+
+The built-ins and redirections reach a UNC path through the lab's file server (``shares``), judged
+for the process's outbound account as Windows judges it: a WinRM network logon arrives as ANONYMOUS
+LOGON and is refused (the double hop).
 
 What is deliberately left out: ``(...)`` blocks, ``if``, ``for``, ``call``, ``start``, ``pushd`` and
 delayed expansion (they reach CreateProcess and fail as unknown programs), ``set /a`` and ``set /p``
-(refused with a lab message), UNC paths (the node's own disk only), and the interactive prompt of
+(refused with a lab message), programs started from a UNC path, and the interactive prompt of
 ``del`` on a directory (the lab deletes as if ``/q`` were given).
 """
 
@@ -25,9 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from octotui.lab import shares
 from octotui.lab.process import Cancelled, NullSink, ProcessContext, Sink, StdinPipe
 from octotui.lab.winargs import split_program_name
-from octotui.lab.winfs import FsError
+from octotui.lab.winfs import FsError, WinFS
 
 #: cmd.exe's own line limit; longer lines fail before anything runs ("The command line is too long.").
 MAX_LINE = 8191
@@ -43,10 +51,15 @@ _ECHO_DELIMS = set(".:/\\(+[]")
 _OTHER_DELIMS = set("./\\")
 _STATUS_PATH_NOT_FOUND = 3
 _STATUS_BAD_NAME = 123
+#: Win32 errors whose own words cmd prints as they are (access denied, bad network path or share name).
+_VERBATIM_ERRORS = (5, shares.ERROR_BAD_NETPATH, shares.ERROR_BAD_NET_NAME)
+#: Free space ``dir`` reports for a share: the lab does not model the file server's disk.
+SHARE_FREE_BYTES = 512 * 1024**3
 
 MSG_PATH_NOT_FOUND = "The system cannot find the path specified."
 MSG_FILE_NOT_FOUND = "The system cannot find the file specified."
 MSG_SYNTAX = "The syntax of the command is incorrect."
+MSG_NO_UNC_CD = "CMD does not support UNC paths as current directories."
 
 
 class CmdSyntaxError(Exception):
@@ -294,18 +307,28 @@ def cmd_words(text: str) -> list[str]:
     return words
 
 
+def utf16_length(text: str) -> int:
+    """The length Windows measures: UTF-16 code units, so a character beyond U+FFFF counts twice."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _fs_message(exc: FsError, default: str) -> str:
+    """What cmd prints for a failed file operation: the system's words for a refusal, else ``default``."""
+    return exc.message if exc.winerror in _VERBATIM_ERRORS else default
+
+
 # --- sinks ---------------------------------------------------------------------------------------------
 
 class _FileSink:
-    """A redirection target on the node's disk: each write lands in the file at once."""
+    """A redirection target (on the node's disk or a share): each write lands in the file at once."""
 
-    def __init__(self, ctx: ProcessContext, path: str) -> None:
-        self._ctx, self._path = ctx, path
+    def __init__(self, ctx: ProcessContext, fs: WinFS, path: str) -> None:
+        self._ctx, self._fs, self._path = ctx, fs, path
 
     def write(self, data: bytes) -> None:
         if data:
             with self._ctx.runtime.world.lock:
-                self._ctx.runtime.node.fs.write(self._path, data, append=True)
+                self._fs.write(self._path, data, append=True)
 
 
 class _PipeSink:
@@ -341,6 +364,8 @@ class _Shell:
         self.cmdcmdline = cmdcmdline
         self.errorlevel = errorlevel
         self.echo_on = True
+        #: Whether the last command run was skipped because a redirection failed (for ``||``).
+        self.redirect_failed = False
 
     # --- helpers ---------------------------------------------------------------------------------
     @property
@@ -361,6 +386,19 @@ class _Shell:
         if p.startswith("\\"):
             return ntpath.normpath(cwd[:2] + p)
         return ntpath.normpath(ntpath.join(cwd, p))
+
+    def locate(self, path: str, want: shares.Want) -> tuple[WinFS, str]:
+        """The disk an absolute path lives on and the path to use there; call with the world lock held.
+
+        A UNC path goes to the file server, which judges this process's outbound account and refuses
+        with Windows' words (FsError 5, 53 or 67); anything else is the node's own disk.
+        """
+        if path.startswith("\\\\"):
+            runtime = self.ctx.runtime
+            target = shares.open_target(runtime.world, self.ctx.identity, path, want,
+                                        machine=runtime.node.name)
+            return target.share.fs, target.path
+        return self.ctx.runtime.node.fs, path
 
     def lookup(self, name: str) -> str | None:
         """A variable for %-expansion: the environment first, then cmd's dynamic variables."""
@@ -396,11 +434,11 @@ class _Shell:
     # --- running a line ----------------------------------------------------------------------------
     def run(self, line: str) -> int:
         text = strip_c_quotes(line, self.is_executable).split("\n", 1)[0]
-        if len(text) > MAX_LINE:
+        if utf16_length(text) > MAX_LINE:
             self.ctx.println("The command line is too long.")
             return 1
         text = expand_percent(text, self.lookup).replace("\r", "")
-        if len(text) > MAX_LINE:
+        if utf16_length(text) > MAX_LINE:
             self.ctx.println("The command line is too long.")
             return 1
         try:
@@ -419,6 +457,8 @@ class _Shell:
         for pipeline in pipelines:
             if (pipeline.op == "&&" and not ok) or (pipeline.op == "||" and ok):
                 continue
+            if pipeline.op == "||" and self.redirect_failed:
+                self.errorlevel = 1  # Windows' quirk: only || turns a failed redirection into ERRORLEVEL 1
             ok = self.run_pipeline(pipeline.commands)
 
     def child(self, stdin: StdinPipe, stdout: Sink) -> _Shell:
@@ -454,12 +494,12 @@ class _Shell:
         if failures:  # a lab bug on a pipe side must not vanish with its thread
             raise failures[0]
         self.errorlevel = last.errorlevel
+        self.redirect_failed = last.redirect_failed
         return ok
 
     def open_redirects(self, redirects: list[Redirect]) -> ProcessContext | None:
         """Apply redirections left to right; on failure report it (ERRORLEVEL untouched) and return None."""
         stdin, stdout, stderr = self.ctx.stdin, self.ctx.stdout, self.ctx.stderr
-        node = self.ctx.runtime.node
         for r in redirects:
             if r.op in (">&", "<&"):
                 outputs: dict[str, Sink] = {"1": stdout, "2": stderr}
@@ -474,12 +514,12 @@ class _Shell:
                 if _is_nul(r.target):
                     stdin = _closed_pipe(b"")
                     continue
-                path = self.abspath(r.target)
                 try:
                     with self.fs_lock:
-                        data = node.fs.read(path)
-                except FsError:
-                    replace(self.ctx, stderr=stderr).eprintln(MSG_FILE_NOT_FOUND)
+                        fs, path = self.locate(self.abspath(r.target), "read")
+                        data = fs.read(path)
+                except FsError as exc:
+                    replace(self.ctx, stderr=stderr).eprintln(_fs_message(exc, MSG_FILE_NOT_FOUND))
                     return None
                 stdin = _closed_pipe(data)
                 continue
@@ -487,16 +527,15 @@ class _Shell:
             if _is_nul(r.target):
                 sink = NullSink()
             else:
-                path = self.abspath(r.target)
                 try:
                     with self.fs_lock:
-                        if not (r.op == ">>" and node.fs.is_file(path)):
-                            node.fs.write(path, b"")
+                        fs, path = self.locate(self.abspath(r.target), "write")
+                        if not (r.op == ">>" and fs.is_file(path)):
+                            fs.write(path, b"")
                 except FsError as exc:
-                    message = "Access is denied." if exc.winerror == 5 else MSG_PATH_NOT_FOUND
-                    replace(self.ctx, stderr=stderr).eprintln(message)
+                    replace(self.ctx, stderr=stderr).eprintln(_fs_message(exc, MSG_PATH_NOT_FOUND))
                     return None
-                sink = _FileSink(self.ctx, path)
+                sink = _FileSink(self.ctx, fs, path)
             if r.handle == 1:
                 stdout = sink
             elif r.handle == 2:
@@ -504,8 +543,13 @@ class _Shell:
         return replace(self.ctx, stdin=stdin, stdout=stdout, stderr=stderr)
 
     def run_command(self, cmd: Command) -> bool:
-        """Run one simple command; return whether it succeeded (what ``&&`` and ``||`` test)."""
+        """Run one simple command; return whether it succeeded (what ``&&`` and ``||`` test).
+
+        A failed redirection skips the command and fails it for ``&&``/``||`` but leaves ERRORLEVEL
+        as it was (zzz.buzz; Wine's cmd tests, run against Windows, show the same).
+        """
         cctx = self.open_redirects(cmd.redirects)
+        self.redirect_failed = cctx is None
         if cctx is None:
             return False
         text = cmd.text.lstrip(_TOKEN_DELIMS + "@")
@@ -606,12 +650,12 @@ def _type(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | No
         return 1
     failed = False
     for name in names:
-        path = shell.abspath(name)
         try:
             with shell.fs_lock:
-                data = shell.ctx.runtime.node.fs.read(path)
+                fs, path = shell.locate(shell.abspath(name), "read")
+                data = fs.read(path)
         except FsError as exc:
-            ctx.eprintln("Access is denied." if exc.winerror == 5 else MSG_FILE_NOT_FOUND)
+            ctx.eprintln(_fs_message(exc, MSG_FILE_NOT_FOUND))
             if len(names) > 1:
                 ctx.eprintln(f"Error occurred while processing: {name}.")
             failed = True
@@ -622,34 +666,75 @@ def _type(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | No
     return 1 if failed else None
 
 
+def _wildcard_match(name: str, pattern: str) -> bool:
+    """Match as FindFirstFile does for the common forms: case-insensitive, and ``*.*`` is ``*``."""
+    pattern = "*" if pattern == "*.*" else pattern
+    return fnmatch.fnmatch(name.lower(), pattern.lower())
+
+
+@dataclass
+class _Listing:
+    """What ``dir`` found for one target: the folder as shown, the matching entries and the free space."""
+
+    shown: str
+    entries: list[tuple[str, bool, int]]
+    free: int
+
+
+def _list_target(shell: _Shell, target: str) -> _Listing | None:
+    """Read one ``dir`` target under the world lock; None when its folder does not exist.
+
+    A folder other than a drive root holds ``.`` and ``..``, so listing an empty folder is not an
+    error in the full format; ``/b`` leaves them out (and then finds nothing).
+    """
+    typed = shell.abspath(target)
+    unc = typed.startswith("\\\\")
+    fs, path = shell.locate(typed, "read")
+    pattern = "*"
+    if not fs.is_dir(path):
+        pattern, path, typed = ntpath.basename(path), ntpath.dirname(path), ntpath.dirname(typed)
+        if not fs.is_dir(path):
+            return None
+    drive_root = len(path) <= 3 and not unc
+    entries = [(dots, True, 0) for dots in (".", "..") if not drive_root and _wildcard_match(dots, pattern)]
+    for child in fs.listdir(path):
+        if _wildcard_match(child, pattern):
+            full = ntpath.join(path, child)
+            is_dir = fs.is_dir(full)
+            entries.append((child, is_dir, 0 if is_dir else len(fs.read(full))))
+    shown = typed.rstrip("\\") if unc else fs.real_path(path)
+    free = SHARE_FREE_BYTES if unc else shell.ctx.runtime.node.drive_free_bytes.get(shown[:2].upper(), 0)
+    return _Listing(shown, entries, free)
+
+
 def _dir(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
     words = cmd_words(rest)
     bare = any(w.lower() == "/b" for w in words)
     targets = [w for w in words if not w.startswith("/")] or ["."]
-    fs = shell.ctx.runtime.node.fs
     failed = False
     for target in targets:
-        path = shell.abspath(target)
-        pattern = "*"
-        with shell.fs_lock:
-            if not fs.is_dir(path):
-                pattern = ntpath.basename(path)
-                path = ntpath.dirname(path)
-            if not fs.is_dir(path):
-                ctx.eprintln(MSG_PATH_NOT_FOUND)
-                failed = True
-                continue
-            entries = []
-            for child in fs.listdir(path):
-                if fnmatch.fnmatch(child.lower(), pattern.lower()):
-                    full = ntpath.join(path, child)
-                    entries.append((child, fs.is_dir(full), 0 if fs.is_dir(full) else len(fs.read(full))))
-            directory = fs.real_path(path)
-        if not bare:
-            ctx.println(" Volume in drive C has no label.")
+        try:
+            with shell.fs_lock:
+                listing = _list_target(shell, target)
+        except FsError as exc:
+            ctx.eprintln(exc.message)
+            failed = True
+            continue
+        if listing is None:
+            ctx.eprintln(MSG_PATH_NOT_FOUND)
+            failed = True
+            continue
+        entries = listing.entries
+        if bare:
+            entries = [e for e in entries if e[0] not in (".", "..")]
+        else:
+            drive = listing.shown[:1].upper()
+            if listing.shown.startswith("\\\\"):  # a share is named by its \\host\share root
+                drive = "\\\\" + "\\".join(listing.shown[2:].split("\\")[:2])
+            ctx.println(f" Volume in drive {drive} has no label.")
             ctx.println(" Volume Serial Number is 6C2E-91A4")
             ctx.println()
-            ctx.println(f" Directory of {directory}")
+            ctx.println(f" Directory of {listing.shown}")
             ctx.println()
         if not entries:
             ctx.eprintln("File Not Found")
@@ -660,16 +745,12 @@ def _dir(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | Non
                 ctx.println(name)
             continue
         stamp = time.strftime("%m/%d/%Y  %I:%M %p")
-        listing = entries
-        if len(directory) > 3 and pattern == "*":
-            listing = [(".", True, 0), ("..", True, 0), *entries]
-        for name, is_dir, size in listing:
+        for name, is_dir, size in entries:
             ctx.println(f"{stamp}    <DIR>          {name}" if is_dir else f"{stamp} {size:>17,} {name}")
-        files = [e for e in listing if not e[1]]
-        dirs = len(listing) - len(files)
-        free = shell.ctx.runtime.node.drive_free_bytes.get(directory[:2].upper(), 0)
+        files = [e for e in entries if not e[1]]
+        dirs = len(entries) - len(files)
         ctx.println(f"{len(files):>16} File(s) {sum(e[2] for e in files):>14,} bytes")
-        ctx.println(f"{dirs:>16} Dir(s) {free:>15,} bytes free")
+        ctx.println(f"{dirs:>16} Dir(s) {listing.free:>15,} bytes free")
     return 1 if failed else 0
 
 
@@ -679,19 +760,18 @@ def _mkdir(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | N
         ctx.eprintln(MSG_SYNTAX)
         return 1
     failed = False
-    fs = shell.ctx.runtime.node.fs
     for name in names:
-        path = shell.abspath(name)
-        with shell.fs_lock:
-            if fs.exists(path):
-                ctx.eprintln(f"A subdirectory or file {name} already exists.")
-                failed = True
-                continue
-            try:
+        try:
+            with shell.fs_lock:
+                fs, path = shell.locate(shell.abspath(name), "write")
+                if fs.exists(path):
+                    ctx.eprintln(f"A subdirectory or file {name} already exists.")
+                    failed = True
+                    continue
                 fs.makedirs(path)
-            except FsError as exc:
-                ctx.eprintln(exc.message)
-                failed = True
+        except FsError as exc:
+            ctx.eprintln(exc.message)
+            failed = True
     return 1 if failed else 0
 
 
@@ -700,25 +780,33 @@ def _del(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | Non
     if not names:
         ctx.eprintln(MSG_SYNTAX)
         return 1
-    fs = shell.ctx.runtime.node.fs
+    refused = False
     for name in names:
-        path = shell.abspath(name)
-        with shell.fs_lock:
-            if fs.is_dir(path):
-                victims = [ntpath.join(path, c) for c in fs.listdir(path) if fs.is_file(ntpath.join(path, c))]
-            elif any(ch in ntpath.basename(path) for ch in "*?") and fs.is_dir(ntpath.dirname(path)):
-                folder, pattern = ntpath.dirname(path), ntpath.basename(path).lower()
-                victims = [ntpath.join(folder, c) for c in fs.listdir(folder)
-                           if fnmatch.fnmatch(c.lower(), pattern) and fs.is_file(ntpath.join(folder, c))]
-            elif fs.is_file(path):
-                victims = [path]
-            else:
-                victims = []
-            for victim in victims:
-                fs.delete(victim)
+        typed = shell.abspath(name)
+        try:
+            with shell.fs_lock:
+                fs, path = shell.locate(typed, "write")
+                victims = _del_victims(fs, path)
+                for victim in victims:
+                    fs.delete(victim)
+        except FsError as exc:
+            ctx.eprintln(exc.message)
+            refused = True
+            continue
         if not victims:
-            ctx.eprintln(f"Could Not Find {path}")
-    return None
+            ctx.eprintln(f"Could Not Find {typed}")
+    return 1 if refused else None
+
+
+def _del_victims(fs: WinFS, path: str) -> list[str]:
+    """The files ``del`` removes for one argument: a folder's files, a wildcard's matches, or the file."""
+    if fs.is_dir(path):
+        return [ntpath.join(path, c) for c in fs.listdir(path) if fs.is_file(ntpath.join(path, c))]
+    folder, pattern = ntpath.dirname(path), ntpath.basename(path)
+    if any(ch in pattern for ch in "*?") and fs.is_dir(folder):
+        return [ntpath.join(folder, c) for c in fs.listdir(folder)
+                if _wildcard_match(c, pattern) and fs.is_file(ntpath.join(folder, c))]
+    return [path] if fs.is_file(path) else []
 
 
 def _exit(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
@@ -774,6 +862,9 @@ def _cd(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None
         ctx.println(shell.ctx.cwd)
         return None
     path = shell.abspath(arg)
+    if path.startswith("\\\\"):
+        ctx.eprintln(MSG_NO_UNC_CD)
+        return 1
     with shell.fs_lock:
         fs = shell.ctx.runtime.node.fs
         if not fs.is_dir(path):

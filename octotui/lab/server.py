@@ -2,7 +2,9 @@
 
 The lab owns its state folder: ``world.json`` (the simulated machines, SQL Server and share, saved on
 shutdown and resumed on the next start), ``lab.json`` (ports and the control token of the running lab),
-the NTLM credential file the acceptor needs, and the CA and server certificate for ``--https``.
+the NTLM credential file the acceptor needs, and for ``--https`` the CA, the server certificate and a
+client certificate for the lab admin (``admin-client.pem``/``.key``). Every node's HTTPS listener maps that
+certificate to WORK\\labadmin, as ``winrm create winrm/config/service/certmapping`` would on Windows.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from octotui.lab.certs import ensure_certificates
+from octotui.lab.certs import ClientCertificate, ensure_certificates, ensure_client_certificate, file_thumbprint
 from octotui.lab.faults import FaultPlan
 from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
 from octotui.lab.runtime import LabSettings, NodeRuntime
 from octotui.lab.state import World
 from octotui.lab.wiring import all_programs, all_services
+
+if TYPE_CHECKING:
+    from octotui.lab.winrm.auth import CertMapping
 
 
 class LabError(Exception):
@@ -118,6 +123,18 @@ class Lab:
             self.world.sql.port = self.tds.port
         certs = ensure_certificates(self.state_dir, [n.name for n in self.world.nodes]) if self.options.https \
             else None
+        client_cert: ClientCertificate | None = None
+        mappings: list[CertMapping] = []
+        if certs is not None:
+            from octotui.lab.winrm.auth import CertMapping
+
+            d = self.world.directory
+            admin = d.accounts["labadmin"]
+            upn = f"{admin.sam}@{d.dns_name}"
+            client_cert = ensure_client_certificate(certs, self.state_dir / "admin-client.pem",
+                                                    self.state_dir / "admin-client.key", upn=upn)
+            mappings.append(CertMapping(issuer=file_thumbprint(certs.ca_cert), subject=upn,
+                                        username=d.qualified(admin.sam), password=admin.password))
 
         installer_port = self._serve_installers(previous.get("installer_port", 0))
         settings = LabSettings(installer_base_url=f"http://127.0.0.1:{installer_port}/octopus/", faults=self.faults)
@@ -134,6 +151,7 @@ class Lab:
                 https=(str(certs.server_cert), str(certs.server_key)) if certs else None,
                 allow_basic_http=self.options.allow_unencrypted, ntlm_user_file=str(ntlm_file),
                 on_reboot=self._reboot_callback(runtime),
+                client_ca=str(certs.ca_cert) if certs else None, cert_mappings=mappings,
             )
             endpoint.start()
             node.winrm_port = endpoint.port
@@ -143,6 +161,8 @@ class Lab:
                 runtime.boot()
         control_port = self._serve_control(previous.get("control_port", 0))
         self.ready = self._ready_document(installer_port, certs.ca_cert if certs else None)
+        if client_cert is not None:
+            self.ready["admin_client_cert"] = {"cert": str(client_cert.cert), "key": str(client_cert.key)}
         _write_private(self.state_dir / "lab.json", json.dumps({
             "pid": os.getpid(), "control_port": control_port, "installer_port": installer_port,
             "token": self.token, "ready": self.ready,

@@ -108,6 +108,21 @@ def _checked(world: World, identity: Identity, unc_path: str, want: Want, machin
     return resolve(world, unc_path)
 
 
+def open_target(world: World, identity: Identity, unc_path: str, want: Want,
+                machine: str | None = None) -> UncTarget:
+    """The share and canonical path a caller may ``want``; FsError with Windows' words when refused.
+
+    A share is itself a folder, so its root is always there to list or to write into, even when the
+    share was created without one; call with ``world.lock`` held when the result is used.
+    """
+    with world.lock:
+        target = _checked(world, identity, unc_path, want, machine)
+        root = "\\\\" + "\\".join([world.files.host, target.share.name])
+        if not target.share.fs.is_dir(root):
+            target.share.fs.makedirs(root)
+        return target
+
+
 def make_dirs(world: World, identity: Identity, unc_path: str, machine: str | None = None) -> None:
     with world.lock:
         target = _checked(world, identity, unc_path, "write", machine)

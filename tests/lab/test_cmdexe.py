@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octotui.lab.cmdexe import expand_percent, parse_line, strip_c_quotes
+from octotui.lab.cmdexe import expand_percent, parse_line, strip_c_quotes, utf16_length
 from octotui.lab.identity import Identity
+from octotui.lab.inspect import inspect_world
 from octotui.lab.programs import installers, system
 from octotui.lab.runtime import LabSettings, NodeRuntime
-from octotui.lab.state import Account, NodeState, StagedInstaller, World
+from octotui.lab.state import Account, FileServerState, NodeState, Share, StagedInstaller, World
 
 ADMIN = Identity("WORK\\labadmin")
 MARKERS = {
@@ -180,7 +181,7 @@ def test_redirect_into_missing_folder_leaves_errorlevel(lab: Lab) -> None:
     code, out, err = lab.run("echo hi > C:\\nope\\x.txt || echo failed")
     assert err == "The system cannot find the path specified.\r\n"
     assert out == "failed\r\n"
-    assert code == 0
+    assert code == 1  # Windows: || after a failed redirection sets ERRORLEVEL 1 (echo keeps it)
     assert lab.run("nosuch 2>nul & echo x > C:\\nope\\x.txt")[0] == 9009
 
 
@@ -337,3 +338,152 @@ def test_undefined_variables_stay_literal(lab: Lab, name: str) -> None:
     if lab.runtime.base_env(ADMIN).get(name) is not None or name.upper() in dynamic:
         return
     assert lab.run(f"echo [%{name}%]")[1] == f"[%{name}%]\r\n"
+
+
+# --- UNC paths through the file server -----------------------------------------------------------------
+
+SHARE = "\\\\127.0.0.1\\OctopusData"
+DELEGATED = Identity("WORK\\labadmin", "delegated")
+READER = Identity("WORK\\svcReader", "interactive")
+DENIED = (1, "", "Access is denied.\r\n")
+
+
+def add_share(lab: Lab, with_root: bool = True) -> Share:
+    share = Share(name="OctopusData", acl={"WORK\\labadmin": "full", "WORK\\svcReader": "read"})
+    if with_root:
+        share.fs.makedirs(SHARE)
+    lab.world.files = FileServerState(host="127.0.0.1", shares={"octopusdata": share})
+    return share
+
+
+def test_unc_builtins_and_redirections_use_the_share(lab: Lab) -> None:
+    share = add_share(lab)
+    assert lab.run(f"mkdir {SHARE}\\Logs\\deep", identity=DELEGATED) == (0, "", "")
+    assert lab.run("echo hello> \\\\localhost\\octopusdata\\Logs\\f.txt", identity=DELEGATED) == (0, "", "")
+    assert lab.run(f"echo more>> {SHARE}\\logs\\F.TXT", identity=DELEGATED) == (0, "", "")
+    assert share.fs.read(SHARE + "\\Logs\\f.txt") == b"hello\r\nmore\r\n"
+    assert share.fs.is_dir(SHARE + "\\Logs\\deep")
+    assert not lab.node.fs.exists("\\\\127.0.0.1\\OctopusData\\Logs")  # nothing on the node's own disk
+    assert lab.run(f"type {SHARE}\\Logs\\f.txt", identity=DELEGATED) == (0, "hello\r\nmore\r\n", "")
+    code, _, err = lab.run(f"nosuch < {SHARE}\\Logs\\f.txt", identity=DELEGATED)
+    assert (code, err) == (9009, "'nosuch' " + NOT_RECOGNIZED + "\r\n")  # the input redirection opened
+    code, out, err = lab.run(f"dir {SHARE}\\Logs", identity=DELEGATED)
+    assert (code, err) == (0, "")
+    assert out.startswith(f" Volume in drive {SHARE} has no label.\r\n")
+    assert f" Directory of {SHARE}\\Logs\r\n" in out
+    assert "<DIR>          deep" in out and "<DIR>          ..\r\n" in out
+    assert "               1 File(s)             13 bytes" in out
+    assert lab.run(f"dir /b {SHARE}", identity=DELEGATED) == (0, "Logs\r\n", "")
+    files = inspect_world(lab.world)["shares"][0]["files"]
+    assert files == [SHARE + "\\Logs\\f.txt"]
+    assert lab.run(f"del {SHARE}\\Logs\\f.txt", identity=DELEGATED) == (0, "", "")
+    assert not share.fs.exists(SHARE + "\\Logs\\f.txt")
+    missing = f"Could Not Find {SHARE}\\Logs\\f.txt\r\n"
+    assert lab.run(f"del {SHARE}\\Logs\\f.txt", identity=DELEGATED) == (0, "", missing)
+    assert lab.run(f"type {SHARE}\\Logs\\f.txt", identity=DELEGATED) == (
+        1, "", "The system cannot find the file specified.\r\n")
+
+
+def test_unc_share_root_is_a_folder(lab: Lab) -> None:
+    share = add_share(lab, with_root=False)
+    code, out, err = lab.run(f"dir {SHARE}", identity=DELEGATED)
+    assert (code, err) == (0, "")
+    assert f" Directory of {SHARE}\r\n" in out and "<DIR>          .\r\n" in out
+    assert "               0 File(s)              0 bytes" in out
+    assert lab.run(f"echo x> {SHARE}\\f.txt", identity=DELEGATED) == (0, "", "")
+    assert share.fs.read(SHARE + "\\f.txt") == b"x\r\n"
+    exists = f"A subdirectory or file {SHARE} already exists.\r\n"
+    assert lab.run(f"mkdir {SHARE}", identity=DELEGATED) == (1, "", exists)
+
+
+def test_unc_from_a_winrm_network_logon_is_the_double_hop(lab: Lab) -> None:
+    share = add_share(lab)
+    share.fs.write(SHARE + "\\f.txt", b"secret\r\n")
+    assert lab.run(f"mkdir {SHARE}\\x") == DENIED
+    assert lab.run(f"type {SHARE}\\f.txt") == DENIED
+    assert lab.run(f"dir {SHARE}") == DENIED
+    assert lab.run(f"del {SHARE}\\f.txt") == DENIED
+    assert lab.run(f"echo x> {SHARE}\\g.txt") == (0, "", "Access is denied.\r\n")  # ERRORLEVEL left alone
+    assert lab.run(f"echo x> {SHARE}\\g.txt || echo refused") == (1, "refused\r\n", "Access is denied.\r\n")
+    assert sorted(share.fs.files) == [(SHARE + "\\f.txt").lower()]
+    assert share.fs.read(SHARE + "\\f.txt") == b"secret\r\n"
+    assert not lab.node.fs.exists(SHARE + "\\x") and not lab.node.fs.exists(SHARE + "\\g.txt")
+
+
+def test_unc_follows_the_share_acl(lab: Lab) -> None:
+    share = add_share(lab)
+    share.fs.write(SHARE + "\\f.txt", b"data\r\n")
+    assert lab.run(f"type {SHARE}\\f.txt", identity=READER) == (0, "data\r\n", "")
+    assert lab.run(f"dir /b {SHARE}", identity=READER) == (0, "f.txt\r\n", "")
+    assert lab.run(f"mkdir {SHARE}\\x", identity=READER) == DENIED
+    assert lab.run(f"del {SHARE}\\f.txt", identity=READER) == DENIED
+    assert lab.run(f"echo x>> {SHARE}\\f.txt", identity=READER)[2] == "Access is denied.\r\n"
+    assert lab.run(f"nosuch < {SHARE}\\f.txt")[0:3:2] == (0, "Access is denied.\r\n")  # double hop
+    assert share.fs.read(SHARE + "\\f.txt") == b"data\r\n"
+    nobody = Identity("WORK\\nobody", "interactive")
+    assert lab.run(f"type {SHARE}\\f.txt", identity=nobody) == DENIED
+
+
+def test_unc_unknown_host_and_share(lab: Lab) -> None:
+    add_share(lab)
+    no_path = "The network path was not found.\r\n"
+    no_name = "The network name cannot be found.\r\n"
+    assert lab.run("type \\\\fileserver\\OctopusData\\f.txt", identity=DELEGATED) == (1, "", no_path)
+    assert lab.run("mkdir \\\\127.0.0.1\\Nope\\x", identity=DELEGATED) == (1, "", no_name)
+    assert lab.run("dir \\\\nas\\OctopusData", identity=DELEGATED) == (1, "", no_path)
+    assert lab.run("echo x> \\\\127.0.0.1\\Nope\\f.txt", identity=DELEGATED) == (0, "", no_name)
+    code, _, err = lab.run(f"echo x> {SHARE}\\NoFolder\\f.txt || echo no", identity=DELEGATED)
+    assert (code, err) == (1, "The system cannot find the path specified.\r\n")
+
+
+def test_cd_refuses_unc(lab: Lab) -> None:
+    add_share(lab)
+    refusal = "CMD does not support UNC paths as current directories.\r\n"
+    assert lab.run(f"cd /d {SHARE} & cd", identity=DELEGATED) == (1, "C:\\Users\\labadmin\r\n", refusal)
+
+
+# --- failed redirections, empty folders, the line limit --------------------------------------------------
+
+def test_failed_redirection_skips_the_command_and_leaves_errorlevel(lab: Lab) -> None:
+    assert lab.run("hostname > C:\\nope\\x.txt") == (0, "", "The system cannot find the path specified.\r\n")
+    assert [r.command_line for r in lab.node.process_log][-1].endswith("cmd.exe /c hostname > C:\\nope\\x.txt")
+    assert lab.run("echo x> C:\\nope\\x.txt && echo ok || echo failed")[0:2] == (1, "failed\r\n")
+    assert lab.run("echo x> C:\\nope\\x.txt && echo ok")[0] == 0  # only || sets it
+    assert lab.run("nosuch 2>nul & echo x > C:\\nope\\x.txt || echo failed")[0] == 1
+    assert lab.run("type < C:\\missing.txt || echo f")[0:2] == (1, "f\r\n")
+    assert lab.run("echo x> C:\\nope\\x.txt || exit /b 7")[0] == 7
+
+
+def test_dir_of_an_empty_folder_lists_the_dot_entries(lab: Lab) -> None:
+    lab.run("mkdir C:\\Empty")
+    code, out, err = lab.run("dir C:\\Empty")
+    assert (code, err) == (0, "")
+    assert " Directory of C:\\Empty\r\n" in out
+    assert "<DIR>          .\r\n" in out and "<DIR>          ..\r\n" in out
+    assert "               0 File(s)              0 bytes\r\n" in out
+    assert "               2 Dir(s)  85,899,345,920 bytes free\r\n" in out
+    assert lab.run("dir C:\\Empty\\*")[0] == 0
+    assert lab.run("dir C:\\Empty\\*.txt")[0:3:2] == (1, "File Not Found\r\n")
+    assert lab.run("dir /b C:\\Empty") == (1, "", "File Not Found\r\n")  # bare format has no dot entries
+    assert lab.run("dir C:\\Nope\\Deeper") == (1, "", "The system cannot find the path specified.\r\n")
+
+
+def test_line_limit_counts_utf16_code_units(lab: Lab) -> None:
+    assert utf16_length("a\U0001F600") == 3
+    fits = "\U0001F600" * 4093  # 5 + 8186 = 8191 code units, though only 4098 Python characters
+    assert lab.run("echo " + fits, codepage=65001) == (0, fits + "\r\n", "")
+    too_long = fits + "\U0001F600"
+    assert lab.run("echo " + too_long, codepage=65001) == (1, "The command line is too long.\r\n", "")
+    assert lab.run("echo " + "x" * 8186) == (0, "x" * 8186 + "\r\n", "")
+    assert lab.run("echo " + "x" * 8187)[0] == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(min_value=8180, max_value=8200), st.integers(min_value=0, max_value=60))
+def test_line_limit_property(lab: Lab, units: int, astral: int) -> None:
+    body = "\U0001F600" * astral + "y" * (units - 5 - 2 * astral)
+    code, out, _ = lab.run("echo " + body, codepage=65001)
+    if units > 8191:
+        assert (code, out) == (1, "The command line is too long.\r\n")
+    else:
+        assert (code, out) == (0, body + "\r\n")

@@ -23,7 +23,7 @@ TWINS: dict[tuple[str, int], Twin] = {
     ("get-node-state", 1): node_state.twin,
     ("invoke-as-user", 1): invoke_as_user.twin,
     ("test-share", 1): share_probe.twin,
-    ("test-sql", 1): sql_probe.twin,
+    ("test-sql", 2): sql_probe.twin,
     ("save-file", 1): files.save_file,
     ("download-file", 1): files.download_file,
     ("read-file", 1): files.read_file,

@@ -58,12 +58,15 @@ def twin(ctx: ProcessContext, params_json: str) -> int:
                 "database_accessible": None,
                 "is_db_owner": None,
                 "octopus_schema": None,
+                "octopus_version": None,
                 "database_error": None,
             }
             if db is not None:
                 if session.has_access(database):
-                    result.update(database_accessible=True, is_db_owner=True,
-                                  octopus_schema=session.is_octopus(database))
+                    octopus = session.is_octopus(database)
+                    # dbo.OctopusServerInstallationHistory's latest Version: the version the cluster runs.
+                    result.update(database_accessible=True, is_db_owner=True, octopus_schema=octopus,
+                                  octopus_version=db.octopus.version if octopus and db.octopus else None)
                 else:
                     result.update(database_accessible=False, is_db_owner=False,
                                   database_error=_no_access(session.login.name, database))

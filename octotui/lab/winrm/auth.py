@@ -1,26 +1,115 @@
-"""Who is calling: Basic per request, NTLM/Negotiate and CredSSP per TCP connection, as WinRM does it.
+"""Who is calling: Basic and certificate per request, NTLM/Negotiate and CredSSP per TCP connection, as WinRM does it.
 
 Basic travels with every request (pywinrm sends it pre-emptively), so nothing is remembered. NTLM and
 CredSSP authenticate the connection: the handshake runs over a few 401 round trips, after which requests
 on that connection carry no Authorization header and are sealed with the context the handshake produced.
 NTLM is checked by pyspnego's acceptor against ``NTLM_USER_FILE``; every scheme is then also checked against
 the lab's directory, so a disabled or locked account is refused however it authenticates.
+
+Certificate authentication (``Authorization: <wsman secprofile/https/mutual>``, HTTPS only) takes the client
+certificate the TLS layer already verified against the lab CA and maps it to an account the way Windows'
+certificate mapping table does (MS-WSMV 3.1.4.1.35; see ``CertMapping``). The mapping holds the account's
+password, which Windows checks at each use, so a mapping goes stale when the password changes. Two lab
+simplifications: the lab has no local SAM, so a mapping names a directory account (Windows only maps local
+accounts); and the logon is a NETWORK logon, so the session carries no credentials for a second hop.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import spnego
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from octotui.lab.certs import certificate_upns, thumbprint
 from octotui.lab.identity import Identity
 from octotui.lab.state import Directory
+from octotui.lab.winrm import soap
 from octotui.lab.winrm.crypto import Sealer
 
 BASIC_CHALLENGE = 'Basic realm="WSMAN"'
+#: The whole Authorization header a certificate-authenticating client sends (WS-Man's mutual TLS profile).
+MUTUAL_PROFILE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+
+
+@dataclass(frozen=True)
+class CertMapping:
+    """One entry of ``winrm/config/service/certmapping`` (MS-WSMV 2.2.4.3).
+
+    ``issuer``: thumbprint of the certificate that signed the client certificate. ``subject``: a pattern
+    matched, case-insensitively, against the UPN in the client certificate's subjectAltName; at most one
+    ``*``, first or last. ``uri``: the resource URI or a prefix ending in ``*``. ``username``/``password``:
+    the account the request runs as, checked against the directory at each use.
+    """
+
+    issuer: str
+    subject: str
+    username: str
+    password: str
+    uri: str = "*"
+    enabled: bool = True
+
+
+def _pattern_match(pattern: str, value: str) -> bool:
+    p, v = pattern.lower(), value.lower()
+    if p == "*":
+        return True
+    if p.startswith("*"):
+        return v.endswith(p[1:])
+    if p.endswith("*"):
+        return v.startswith(p[:-1])
+    return p == v
+
+
+class CertificatePolicy:
+    """The trusted issuers (the file the TLS layer verifies clients against) and the certificate mappings."""
+
+    def __init__(self, ca_file: str | Path, mappings: Sequence[CertMapping]) -> None:
+        self.issuers = x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
+        self.mappings = list(mappings)
+
+    def _issuer_thumbprint(self, cert: x509.Certificate) -> str | None:
+        for ca in self.issuers:
+            if ca.subject != cert.issuer:
+                continue
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return thumbprint(ca)
+        return None
+
+    def mapped_user(self, der: bytes, resource_uri: str = soap.RESOURCE_CMD) -> CertMapping | None:
+        """The single mapping chosen for this certificate, by Windows' rule: issuer, URI and subject must
+        match; the longest subject wins, then the longest URI; no match or a tie maps nothing."""
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except (ValueError, x509.ExtensionNotFound):
+            return None
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+            return None
+        issuer = self._issuer_thumbprint(cert)
+        upns = certificate_upns(cert)
+        if issuer is None or not upns:
+            return None
+        candidates = [m for m in self.mappings
+                      if m.enabled and m.issuer.upper() == issuer and _pattern_match(m.uri, resource_uri)
+                      and any(_pattern_match(m.subject, upn) for upn in upns)]
+        if not candidates:
+            return None
+        longest = max(len(m.subject) for m in candidates)
+        candidates = [m for m in candidates if len(m.subject) == longest]
+        longest = max(len(m.uri) for m in candidates)
+        candidates = [m for m in candidates if len(m.uri) == longest]
+        return candidates[0] if len(candidates) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -30,6 +119,7 @@ class AuthPolicy:
     directory: Directory
     negotiate: bool  # NTLM/Negotiate accepted (auth="ntlm")
     basic: bool  # Basic accepted on this listener (HTTPS, or HTTP with AllowUnencrypted)
+    certificates: CertificatePolicy | None = None  # certificate auth (HTTPS listeners given a client CA)
 
     def challenges(self) -> list[str]:
         schemes = []
@@ -60,6 +150,8 @@ class ConnectionAuth:
         self._ctx: Any = None
         self._scheme = ""
         self._bound = False  # the identity belongs to the connection (NTLM, CredSSP), not one request
+        self._cert_der: bytes | None = None
+        self._cert_mapping: CertMapping | None = None
 
     def _reject(self) -> AuthStep:
         self._reset()
@@ -72,11 +164,14 @@ class ConnectionAuth:
         self._ctx = None
         self._bound = False
 
-    def authorize(self, header: str | None) -> AuthStep:
+    def authorize(self, header: str | None, peer_cert: bytes | None = None) -> AuthStep:
+        """``peer_cert``: the DER of the client certificate the TLS layer verified, if any."""
         if not header:
             if self._bound and self.identity is not None:
                 return AuthStep(True)
             return self._reject()
+        if header.strip().lower() == MUTUAL_PROFILE:
+            return self._certificate(peer_cert)
         scheme, _, value = header.strip().partition(" ")
         lowered = scheme.lower()
         try:
@@ -101,6 +196,23 @@ class ConnectionAuth:
         if not sep:
             return self._reject()
         account = self._logon(user, password)
+        if account is None:
+            return self._reject()
+        self._reset()
+        self.identity = Identity(account, "network")
+        return AuthStep(True)
+
+    # --- certificate -----------------------------------------------------------------------------
+    def _certificate(self, peer_cert: bytes | None) -> AuthStep:
+        """Like Basic, the proof comes with every request (the header, on a TLS connection with a client
+        certificate), so nothing binds to the connection; the mapping looked up for it is cached."""
+        certificates = self.policy.certificates
+        if certificates is None or peer_cert is None:
+            return self._reject()
+        if self._cert_der != peer_cert:
+            self._cert_der, self._cert_mapping = peer_cert, certificates.mapped_user(peer_cert)
+        mapping = self._cert_mapping
+        account = self._logon(mapping.username, mapping.password) if mapping is not None else None
         if account is None:
             return self._reject()
         self._reset()

@@ -1,9 +1,15 @@
 """The WinRM listener of one simulated node: what happens to each HTTP request, in Windows' order.
 
 Count it, wait the injected latency, let the fault plan drop it, fail it or reboot the node, then
-authenticate (per request for Basic, per connection for NTLM and CredSSP), unseal, size-check, run the
-WS-Man action and seal the reply (faults included: pywinrm unseals a 500 body before parsing it).
-The HTTP plumbing is in ``httpconn``; WinRS semantics in ``winrs``.
+authenticate (per request for Basic and certificates, per connection for NTLM and CredSSP), unseal,
+size-check, run the WS-Man action and seal the reply (faults included: pywinrm unseals a 500 body before
+parsing it). The HTTP plumbing is in ``httpconn``; WinRS semantics in ``winrs``.
+
+Certificate authentication: an HTTPS listener given ``client_ca`` asks every client for a certificate
+(CERT_OPTIONAL, so Basic, NTLM and CredSSP clients without one are still served) and lets TLS verify any
+certificate offered against that CA; a certificate from another CA fails the handshake. A verified
+certificate authenticates a request carrying the WS-Man mutual-profile header when ``cert_mappings`` maps
+it to an account (``auth.CertMapping``).
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from octotui.lab.runtime import NodeRuntime
 from octotui.lab.winrm import crypto, soap
-from octotui.lab.winrm.auth import AuthPolicy, ConnectionAuth
+from octotui.lab.winrm.auth import AuthPolicy, CertificatePolicy, CertMapping, ConnectionAuth
 from octotui.lab.winrm.httpconn import HttpServer, Request
 from octotui.lab.winrm.winrs import Caller, WinRS
 
@@ -35,15 +41,17 @@ class WinRMEndpoint:
     Beyond the lab's common options: ``latency_fn`` (seconds to wait before each request; by default the
     fault plan's ``latency`` for this node), ``on_reboot`` (run in its own thread when a ``reboot`` fault
     fires; expected to ``stop()`` then ``restart_listener()``), ``idle_timeout`` (close keep-alive
-    connections idle that long, as Windows does after about two minutes; default never) and
-    ``max_shells_per_user`` (Windows' MaxShellsPerUser, 30).
+    connections idle that long, as Windows does after about two minutes; default never),
+    ``max_shells_per_user`` (Windows' MaxShellsPerUser, 30), and for certificate authentication on HTTPS
+    ``client_ca`` (PEM file of the CAs client certificates must chain to) and ``cert_mappings``.
     """
 
     def __init__(self, runtime: NodeRuntime, *, host: str = "127.0.0.1", port: int = 0,
                  auth: str = "ntlm", https: tuple[str, str] | None = None, allow_basic_http: bool = False,
                  ntlm_user_file: str | None = None, latency_fn: Callable[[], float] | None = None,
                  on_reboot: Callable[[], None] | None = None, idle_timeout: float | None = None,
-                 max_shells_per_user: int = 30) -> None:
+                 max_shells_per_user: int = 30, client_ca: str | None = None,
+                 cert_mappings: Sequence[CertMapping] = ()) -> None:
         if auth not in ("ntlm", "basic"):
             raise ValueError(f"auth must be 'ntlm' or 'basic', not {auth!r}")
         self.runtime = runtime
@@ -56,13 +64,17 @@ class WinRMEndpoint:
         self.on_reboot = on_reboot
         #: Seconds an idle keep-alive connection is kept (Windows: about 2 minutes); None = forever.
         self.idle_timeout = idle_timeout
+        certificates = CertificatePolicy(client_ca, cert_mappings) if https is not None and client_ca else None
         self.policy = AuthPolicy(directory=runtime.world.directory, negotiate=auth == "ntlm",
-                                 basic=https is not None or allow_basic_http)
+                                 basic=https is not None or allow_basic_http, certificates=certificates)
         self.winrs = WinRS(runtime, max_shells_per_user=max_shells_per_user)
         self.tls_context: ssl.SSLContext | None = None
         if https is not None:
             self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls_context.load_cert_chain(https[0], https[1])
+            if certificates is not None and client_ca:
+                self.tls_context.load_verify_locations(client_ca)
+                self.tls_context.verify_mode = ssl.CERT_OPTIONAL
         if ntlm_user_file:
             os.environ["NTLM_USER_FILE"] = ntlm_user_file
         self._server: HttpServer | None = None
@@ -150,7 +162,7 @@ class WinRMEndpoint:
         if fired == "wsman500":
             self._injected_500(req, conn, body, content_type, encrypted)
             return
-        step = conn.authorize(req.header("authorization") or None)
+        step = conn.authorize(req.header("authorization") or None, _peer_certificate(req))
         if not step.ok:
             req.reply(401, headers=step.headers)
             return
@@ -221,6 +233,17 @@ class WinRMEndpoint:
         if host.startswith("["):
             return host.split("]")[0] + "]"
         return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _peer_certificate(req: Request) -> bytes | None:
+    """The client certificate TLS verified on this connection (DER), or None (plain HTTP, or none offered)."""
+    sock = req.conn.sock
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            return sock.getpeercert(binary_form=True)
+        except (ValueError, OSError):
+            return None
+    return None
 
 
 def _write_ntlm_user_file(runtime: NodeRuntime) -> None:
