@@ -11,7 +11,8 @@ every check runs for real and passes: AD and the share against Samba, SQL throug
 rest against the lab's nodes.
 
 Figures (JSON): per run, the run's wall time (first check started to last result) and the slowest check's
-own duration; the median over ``--runs`` in-process runs; and one ``octotui check`` process for the
+own duration; the median over ``--runs`` in-process runs; the same ratio with the gates removed (for
+comparison only: that is what the lockout protection costs); and one ``octotui check`` process for the
 wall time a user sees (interpreter start-up and imports included).
 
     python bench/check_wall_time.py [--runs 7] [--latency-ms 50]
@@ -20,6 +21,7 @@ wall time a user sees (interpreter start-up and imports included).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -32,17 +34,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from octotui.answers import load_answers  # noqa: E402
-from octotui.check_cli import Passwords, build_checks  # noqa: E402
-from octotui.checks.runner import run_checks  # noqa: E402
-from tests.engine.e2e import octotui_env, toml_str, write_answers  # noqa: E402
-from tests.labfixture import running_lab  # noqa: E402
-from tests.realservices.samba_dc import running_dc  # noqa: E402
+from octotui.answers import load_answers
+from octotui.check_cli import Passwords, build_checks
+from octotui.checks.runner import run_checks
+from tests.engine.e2e import octotui_env, toml_str, write_answers
+from tests.labfixture import running_lab
+from tests.realservices.samba_dc import running_dc
 
 
-def one_run(answers: Path, passwords: Passwords) -> dict[str, Any]:
+def one_run(answers: Path, passwords: Passwords, gates: bool = True) -> dict[str, Any]:
     spec = load_answers(answers)
-    run = run_checks(build_checks(spec, passwords))
+    checks = build_checks(spec, passwords)
+    if not gates:  # for comparison only: what the lockout gates cost (a wrong password would be tried 4x per node)
+        checks = [dataclasses.replace(c, needs=()) for c in checks if c.id != "cluster.version"]
+    run = run_checks(checks)
     assert run.wait(60), "the run did not finish"
     results = run.results()
     slowest = max(results, key=lambda r: r.duration_ms)
@@ -66,6 +71,7 @@ def main() -> None:
                 passwords = Passwords(admin["password"], svc["password"])
                 one_run(answers, passwords)  # warm-up: imports, ODBC driver loading, first TLS contexts
                 runs = [one_run(answers, passwords) for _ in range(args.runs)]
+                ungated = [one_run(answers, passwords, gates=False) for _ in range(args.runs)]
                 env = octotui_env(lab, tmp)
                 started = time.perf_counter()
                 proc = subprocess.run([sys.executable, "-m", "octotui", "check", str(answers), "--json"],
@@ -84,6 +90,8 @@ def main() -> None:
         "wall_over_slowest_all_runs": [round(x, 3) for x in ratios],
         "wall_over_slowest_median": round(statistics.median(ratios), 3),
         "failed_checks": sorted({f for r in runs for f in r["failed"]}),
+        "without_lockout_gates_median": round(statistics.median(r["wall_s"] / r["slowest_check_s"]
+                                                                for r in ungated), 3),
         "octotui_check_process": {"exit_code": proc.returncode, "wall_s": round(process_wall, 3),
                                   "slowest_check_s": round(max((r["duration_ms"] for r in process_results),
                                                                default=0) / 1000, 3)},

@@ -98,17 +98,9 @@ def _session(node: NodeSpec, winrm: WinRMSettings, password: str | None, deadlin
                               node=node.name)
     except RemoteError as exc:
         raise CheckFailure(f"{node.name}: {exc.message}", "", exc.hint) from exc
+    # An abandoned session's thread ends by itself soon after the deadline: no wait is longer than this.
     session.read_timeout = session.operation_timeout + 2
-    deadline.on_abort(lambda: _drop(session))
     return session
-
-
-def _drop(session: NodeSession) -> None:
-    """Break a blocked call of an abandoned session (its thread holds the session's guard)."""
-    protocol = getattr(session, "_protocol", None)
-    if protocol is not None:
-        with contextlib.suppress(Exception):
-            protocol.transport.close_session()
 
 
 def _remote_failure(node: str, exc: RemoteError, doing: str) -> CheckFailure:
@@ -165,8 +157,42 @@ def _tls_failure(host: str, port: int, exc: ssl.SSLError, winrm: WinRMSettings) 
     return CheckFailure(f"TLS with {where} failed", text, ca_hint)
 
 
-def _probe_transport(url: str, winrm: WinRMSettings, deadline: Deadline) -> str:
-    """Name, port and TLS, each with its own message; returns a note for the result's detail."""
+def _connect(host: str, port: int, infos: list[Any], deadline: Deadline) -> tuple[socket.socket, Any]:
+    """A TCP connection to the first address of ``host`` that answers (as the HTTP client will try them)."""
+    where = f"{host}:{port}"
+    last: OSError | None = None
+    timed_out = False
+    for family, kind, proto, _name, address in infos:
+        sock = socket.socket(family, kind, proto)
+        deadline.on_abort(sock.close)
+        sock.settimeout(deadline.left())
+        try:
+            sock.connect(address)
+            return sock, address
+        except TimeoutError as exc:
+            sock.close()
+            last, timed_out = exc, True
+            break  # the deadline is spent
+        except OSError as exc:
+            sock.close()
+            last = exc
+    addresses = ", ".join(sorted({str(i[4][0]) for i in infos}))
+    seen = f"{host} resolves to {addresses}"
+    if timed_out:
+        raise CheckFailure(f"No answer from {where} within {deadline.seconds:g} s", f"{seen}; TCP connect timed out",
+                           "Check that the node is up and that a firewall lets WinRM through (5985 http, 5986 https).")
+    if isinstance(last, ConnectionRefusedError):
+        raise CheckFailure(f"{where} refused the connection: no WinRM listener there", seen,
+                           "Enable the listener on the node (winrm quickconfig -transport:https, or Enable-PSRemoting) "
+                           "and check the port.")
+    reason = (last.strerror if last is not None else None) or _short(last)
+    raise CheckFailure(f"Cannot reach {where}: {reason}", seen,
+                       "Check the network path (routing, VPN, firewall) to the node.")
+
+
+def _probe_transport(url: str, winrm: WinRMSettings, deadline: Deadline) -> tuple[str, bool]:
+    """Name, port and TLS, each with its own message; returns a note for the result's detail, and whether the
+    node's identity was verified (False only for HTTPS with server_cert_validation = "ignore")."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme.lower() == "https"
@@ -177,32 +203,14 @@ def _probe_transport(url: str, winrm: WinRMSettings, deadline: Deadline) -> str:
     except (socket.gaierror, UnicodeError) as exc:
         raise CheckFailure(f"The name {host} does not resolve", _short(exc),
                            "Check the node's host name and this machine's DNS, or give its address.") from exc
-    family, kind, proto, _name, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    deadline.on_abort(sock.close)
+    sock, address = _connect(host, port, infos, deadline)
     try:
-        sock.settimeout(deadline.left())
-        try:
-            sock.connect(address)
-        except TimeoutError as exc:
-            raise CheckFailure(f"No answer from {where} within {deadline.seconds:g} s",
-                               f"{host} resolves to {address[0]}; TCP connect timed out",
-                               "Check that the node is up and that a firewall lets WinRM through "
-                               "(5985 http, 5986 https).") from exc
-        except ConnectionRefusedError as exc:
-            raise CheckFailure(f"{where} refused the connection: no WinRM listener there",
-                               f"{host} resolves to {address[0]}",
-                               "Enable the listener on the node (winrm quickconfig -transport:https, or "
-                               "Enable-PSRemoting) and check the port.") from exc
-        except OSError as exc:
-            raise CheckFailure(f"Cannot reach {where}: {exc.strerror or _short(exc)}",
-                               f"{host} resolves to {address[0]}",
-                               "Check the network path (routing, VPN, firewall) to the node.") from exc
         if not https:
-            return f"{host} resolves to {address[0]}; port {port} open (HTTP, messages encrypted by {winrm.transport})"
+            return (f"{host} resolves to {address[0]}; port {port} open (HTTP, messages encrypted by "
+                    f"{winrm.transport})"), True
         validate = winrm.server_cert_validation == "validate"
         if validate:
-            import certifi
+            import certifi  # requests' own bundle: what pywinrm's session verifies with when no CA file is given
 
             context = ssl.create_default_context(cafile=winrm.ca_cert or certifi.where())
         else:
@@ -218,7 +226,7 @@ def _probe_transport(url: str, winrm: WinRMSettings, deadline: Deadline) -> str:
             raise CheckFailure(f"TLS with {where} failed: {exc.strerror or _short(exc)}", "",
                                "Check that the port is the node's HTTPS listener.") from exc
         checked = "certificate valid" if validate else "certificate NOT validated (server_cert_validation = ignore)"
-        return f"{host} resolves to {address[0]}; port {port} open; {version}, {checked}"
+        return f"{host} resolves to {address[0]}; port {port} open; {version}, {checked}", validate
     finally:
         sock.close()
 
@@ -242,7 +250,7 @@ def check_winrm_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None
     make = _Result(f"winrm.reach:{node.name}", url)
 
     def body(deadline: Deadline) -> CheckResult:
-        note = _probe_transport(url, winrm, deadline)
+        note, verified = _probe_transport(url, winrm, deadline)
         session = _session(node, winrm, password, deadline)
         try:
             try:
@@ -261,12 +269,12 @@ def check_winrm_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None
                 session.close()
         if on_state is not None:
             on_state(state)
-        return _reach_verdict(node, state, note, make)
+        return _reach_verdict(node, state, note, verified, make)
 
     return _guarded(make, deadline_s, cancel, body, "WinRM")
 
 
-def _reach_verdict(node: NodeSpec, state: dict[str, Any], note: str, make: _Result) -> CheckResult:
+def _reach_verdict(node: NodeSpec, state: dict[str, Any], note: str, verified: bool, make: _Result) -> CheckResult:
     if not state.get("ok"):
         return make("fail", f"{node.name} could not describe itself (get-node-state: {state.get('error')})", note,
                     "The node's CIM/WMI service may be broken; run Get-CimInstance Win32_OperatingSystem there.")
@@ -286,6 +294,10 @@ def _reach_verdict(node: NodeSpec, state: dict[str, Any], note: str, make: _Resu
     if warnings:
         return make("warn", f"{node.name} answers, but " + "; ".join(warnings), detail,
                     "Check the node and its entry in the answers file.")
+    if not verified:
+        return make("warn", f"{who} logs on to {node.name}, but its TLS certificate was not validated", detail,
+                    "Set [winrm] ca_cert to the CA's PEM file and server_cert_validation = \"validate\": without it "
+                    "anyone on the path can pose as the node and receive the passwords octotui sends it.")
     return make("pass", f"{who} logs on to {node.name}: {os_text}", detail)
 
 

@@ -39,7 +39,8 @@ def format_table(results: Sequence[CheckResult], wall_s: float | None = None, *,
     for r in results:
         head = f"  {LABELS.get(r.status, r.status):<4}  {r.id:<{id_width}}  "
         lines.extend(_wrap(r.summary, head, " " * lead, cols))
-        if r.status in ("pass", "skip") and not (r.status == "skip" and r.detail):
+        explain = r.status in ("warn", "fail") or (r.status == "skip" and bool(r.detail))
+        if not explain:
             continue
         pad = " " * (lead + 2)
         for label, text in (("target", r.target), ("seen", r.detail), ("do", r.hint)):

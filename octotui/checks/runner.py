@@ -282,6 +282,8 @@ def _within(check: Check, ctx: CheckContext) -> CheckResult | Sequence[CheckResu
                                 "Check that the target is up and reachable from this machine, then check again.")
                     for i in check.ids]
         worker.join(min(0.05, left))
+    if ctx.cancel.is_set():  # cancelled while the body was finishing: the caller has moved on
+        return _skipped(check, "cancelled")
     if errors:
         exc = errors[0]
         return [CheckResult(i, "fail", check.target, "The check failed unexpectedly",
