@@ -24,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import winrm  # noqa: E402
+import winrm
 
-from octotui.remote import NodeSession  # noqa: E402
-from tests.engine.e2e import journal, octotui, octotui_env, write_answers  # noqa: E402
-from tests.labfixture import running_lab  # noqa: E402
+from octotui.remote import NodeSession
+from tests.engine.e2e import journal, octotui, octotui_env, write_answers
+from tests.labfixture import running_lab
 
 
 def requests_of(lab: Any, node: str) -> int:

@@ -106,9 +106,14 @@ def safe_component(name: str) -> str:
 
 
 def new_run_id(now: float | None = None) -> str:
-    """``YYYYMMDD-HHMMSS-xxxx`` in UTC: sorts by start time, short enough to type after ``attach``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-    return f"{stamp}-{secrets.token_hex(2)}"
+    """``YYYYMMDD-HHMMSS-mmmx`` in UTC: sorts by start time, short enough to type after ``attach``.
+
+    The last four hex digits are the milliseconds (three decimal digits) and one random digit, so two runs
+    started in the same second still sort in the order they started ("the latest run" must be the latest)."""
+    t = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t))
+    millis = int((t % 1) * 1000)
+    return f"{stamp}-{millis:03d}{secrets.token_hex(1)[0]}"
 
 
 def is_run_id(text: str) -> bool:

@@ -50,7 +50,10 @@ SVC_TASK = Identity("WORK\\svcOctopus", "interactive")
 # --- a small world and the engine's way of running a script ------------------------------------------
 
 def script(name: str) -> str:
-    return (ASSETS / f"{name}.ps1").read_text(encoding="utf-8")
+    """The script as the engine sends it: with the shared helpers inserted."""
+    from octotui.resources import ps_script
+
+    return ps_script(name)
 
 
 def encoded(text: str) -> str:
@@ -134,25 +137,25 @@ def test_bootstrap_command_line_stays_far_below_cmd_limit() -> None:
 
 
 def test_every_script_has_a_twin_and_every_twin_a_script() -> None:
-    headers = {read_header(p.read_text(encoding="utf-8")) for p in ASSETS.glob("*.ps1")}
+    headers = {read_header(p.read_text(encoding="utf-8")) for p in ASSETS.glob("*.ps1") if not p.stem.startswith("_")}
     assert ("bootstrap", 1) in headers
     assert headers - {("bootstrap", 1)} == set(TWINS)
 
 
-def test_scripts_are_ascii_and_share_one_helper_block() -> None:
-    blocks = set()
+def test_scripts_are_ascii_and_carry_the_one_helper_block_when_sent() -> None:
+    helpers = (ASSETS / "_helpers.ps1").read_text(encoding="utf-8")
+    assert f"$OctoSentinel = '{RESULT_SENTINEL}'" in helpers
     for path in ASSETS.glob("*.ps1"):
-        text = path.read_text(encoding="utf-8")
-        assert text.isascii(), path.name
-        if path.stem == "bootstrap":
+        assert path.read_text(encoding="utf-8").isascii(), path.name
+        if path.stem in ("bootstrap", "_helpers"):
             continue
-        assert "$ErrorActionPreference = 'Stop'" in text
-        assert "$ProgressPreference = 'SilentlyContinue'" in text
-        m = re.search(r"# ---- octotui shared helpers.*?# ---- end of shared helpers", text, re.S)
-        assert m is not None, path.name
-        blocks.add(m.group(0))
-        assert f"$OctoSentinel = '{RESULT_SENTINEL}'" in text
-    assert len(blocks) == 1
+        raw = path.read_text(encoding="utf-8")
+        assert raw.count("# ---- octotui shared helpers") == 1, path.name  # the marker, not a copy
+        assert "function ConvertFrom-OctoJson" not in raw, path.name
+        sent = script(path.stem)
+        assert sent.startswith(raw.splitlines()[0])  # the header line stays first
+        assert helpers in sent and "$ErrorActionPreference = 'Stop'" in sent
+        assert "$ProgressPreference = 'SilentlyContinue'" in sent
 
 
 def test_readme_documents_every_script() -> None:
