@@ -16,9 +16,11 @@ Who each check logs on as, and why:
   service account, which the joining nodes use.
 
 Every refused logon counts towards an account's lockout, so a password is tried once before the checks
-that reuse it start: node checks wait for their node's WinRM logon, service-account checks on the nodes for
-``ad.account``'s verdict. ``share.write`` runs at once but, like the node checks, yields to the check that
-owns a failure's cause ("not checked: ... (see ad.account)").
+that reuse it start. Where the answers name the domain ([ad]), ``winrm.credentials`` asks the domain
+controller once whether the WinRM user's password is right (one LDAP bind, milliseconds), and then every
+node's checks start together; without [ad], each node's checks wait for that node's own WinRM logon.
+Service-account checks on the nodes wait for ``ad.account``'s verdict. ``share.write`` runs at once but,
+like the node checks, yields to the check that owns a failure's cause ("not checked: ... (see ad.account)").
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ SQL_IDS = ("sql.connect", "sql.version", "sql.collation", "sql.permissions", "sq
 #: Opened by ad.account: closed only when AD refused the service account itself (wrong password, disabled,
 #: locked ...), not when AD could not be asked; the checks that log on as that account wait for it.
 SERVICE_GATE = "service.credentials"
+#: Opened by winrm.credentials when the domain controller accepted the WinRM user's password.
+WINRM_GATE = "winrm.credentials"
 
 
 @dataclass(frozen=True)
@@ -95,33 +99,77 @@ def _fixed(result: CheckResult) -> CheckBody:
 def build_checks(spec: ClusterSpec, passwords: Passwords, *, deadline_s: float = DEFAULT_DEADLINE_S) -> list[Check]:
     """The whole preflight suite for ``spec``, in display order, with its gates (see the module docstring)."""
     checks: list[Check] = []
+    credentials = _winrm_credentials_check(spec, passwords, deadline_s)
+    if credentials is not None:
+        checks.append(credentials)
     for node in spec.nodes:
-        checks += _node_checks(spec, node, passwords, deadline_s)
+        checks += _node_checks(spec, node, passwords, deadline_s, verified_by_dc=credentials is not None)
     checks.append(_ad_check(spec, passwords, deadline_s))
     checks.append(_share_write_check(spec, passwords, deadline_s))
     for node in spec.nodes:
-        checks += _node_service_checks(spec, node, passwords, deadline_s)
+        checks += _node_service_checks(spec, node, passwords, deadline_s, verified_by_dc=credentials is not None)
     identity = sql_identity(spec, passwords)
     uses_service = identity is not None and identity.username.lower() == spec.service_account.username.lower()
     sql_body = adapt(check_sql, spec.connection_string, identity, mode=spec.mode)
-    checks.append(Check(SQL_IDS, nodechecks.server_of(spec.connection_string), sql_body,
-                        superseded_by=(SERVICE_GATE,) if uses_service else (), deadline_s=deadline_s))
+    uses_winrm_user = identity is not None and identity.username.lower() == spec.winrm.username.lower()
+    yields = (SERVICE_GATE,) if uses_service else (WINRM_GATE,) if uses_winrm_user and credentials else ()
+    checks.append(Check(SQL_IDS, nodechecks.server_of(spec.connection_string), sql_body, superseded_by=yields,
+                        deadline_s=deadline_s))
     checks.append(_cluster_version_check(spec, deadline_s))
     return checks
 
 
-def _node_checks(spec: ClusterSpec, node: NodeSpec, passwords: Passwords, deadline_s: float) -> list[Check]:
+def _dc_checks_winrm(spec: ClusterSpec) -> bool:
+    """Can the domain controller vouch for the WinRM user's password (a domain account, a password logon)?"""
+    user = spec.winrm.username
+    return bool(spec.ad.domain_controller or spec.ad.dns_domain) and \
+        spec.winrm.transport not in ("certificate", "kerberos") and ("\\" in user or "@" in user)
+
+
+def _winrm_credentials_check(spec: ClusterSpec, passwords: Passwords, deadline_s: float) -> Check | None:
+    """One bind as the WinRM user at the domain controller, when the answers say where it is: a wrong
+    password then costs one refused logon instead of one per node, and the node checks need not queue
+    behind a WinRM logon each."""
+    user = spec.winrm.username
+    if not _dc_checks_winrm(spec) or not passwords.winrm:
+        return None
+
+    def body(ctx: CheckContext) -> CheckResult:
+        result = check_ad_account(user, passwords.winrm or "", domain_controller=spec.ad.domain_controller,
+                                  dns_domain=spec.ad.dns_domain, ca_file=spec.ad.ca_cert,
+                                  nameservers=list(spec.ad.nameservers) or None,
+                                  deadline_s=ctx.remaining(), cancel=ctx.cancel)
+        refused = account_refused(result, user)
+        ctx.open_gate(WINRM_GATE, ok=not refused, reason=result.summary)
+        return CheckResult(WINRM_GATE, result.status, user, result.summary, result.detail,
+                           result.hint or ("" if not refused else "fix [winrm] username or OCTOTUI_WINRM_PASSWORD"),
+                           result.duration_ms)
+
+    return Check((WINRM_GATE,), user, body, gates=(WINRM_GATE,), deadline_s=deadline_s)
+
+
+def _node_checks(spec: ClusterSpec, node: NodeSpec, passwords: Passwords, deadline_s: float, *,
+                 verified_by_dc: bool = False) -> list[Check]:
     reach_id, auth_gate = f"winrm.reach:{node.name}", f"winrm.auth:{node.name}"
 
     def reach(ctx: CheckContext) -> CheckResult:
         return nodechecks.check_winrm_reach(node, spec.winrm, passwords.winrm, deadline_s=ctx.remaining(),
                                             cancel=ctx.cancel, on_authenticated=lambda: ctx.open_gate(auth_gate))
 
+    home = adapt(nodechecks.check_node_home, node, spec.winrm, passwords.winrm, instance=spec.instance)
+    if verified_by_dc:
+        # The password is known to be right: every check on the node starts at once, and gives way to
+        # winrm.reach when the node itself cannot be reached.
+        return [
+            Check((reach_id,), node.url(spec.winrm), reach, gates=(auth_gate,), needs=(WINRM_GATE,),
+                  deadline_s=deadline_s),
+            Check((f"node.home:{node.name}",), f"{node.name}:{node.home}", home, needs=(WINRM_GATE,),
+                  superseded_by=(reach_id,), deadline_s=deadline_s),
+        ]
     return [
         Check((reach_id,), node.url(spec.winrm), reach, gates=(auth_gate,), deadline_s=deadline_s),
-        Check((f"node.home:{node.name}",), f"{node.name}:{node.home}",
-              adapt(nodechecks.check_node_home, node, spec.winrm, passwords.winrm, instance=spec.instance),
-              needs=(auth_gate,), deadline_s=deadline_s),
+        Check((f"node.home:{node.name}",), f"{node.name}:{node.home}", home, needs=(auth_gate,),
+              deadline_s=deadline_s),
     ]
 
 
@@ -139,7 +187,10 @@ def _ad_check(spec: ClusterSpec, passwords: Passwords, deadline_s: float) -> Che
         ctx.open_gate(SERVICE_GATE, ok=not account_refused(result, username), reason=result.summary)
         return result
 
-    return Check(("ad.account",), username, body, gates=(SERVICE_GATE,), deadline_s=deadline_s)
+    # It looks the account up as the WinRM user: a refused WinRM password is winrm.credentials' failure.
+    yields = (WINRM_GATE,) if lookup and passwords.winrm and _dc_checks_winrm(spec) else ()
+    return Check(("ad.account",), username, body, gates=(SERVICE_GATE,), superseded_by=yields,
+                 deadline_s=deadline_s)
 
 
 def _share_write_check(spec: ClusterSpec, passwords: Passwords, deadline_s: float) -> Check:
@@ -158,10 +209,12 @@ def _share_write_check(spec: ClusterSpec, passwords: Passwords, deadline_s: floa
                  superseded_by=(SERVICE_GATE,), deadline_s=deadline_s)
 
 
-def _node_service_checks(spec: ClusterSpec, node: NodeSpec, passwords: Passwords, deadline_s: float) -> list[Check]:
+def _node_service_checks(spec: ClusterSpec, node: NodeSpec, passwords: Passwords, deadline_s: float, *,
+                         verified_by_dc: bool = False) -> list[Check]:
     """share.reach and sql.reach on one node, as the service account."""
     username = spec.service_account.username
-    needs = (f"winrm.auth:{node.name}", SERVICE_GATE)
+    reach_id = f"winrm.reach:{node.name}"
+    needs = (WINRM_GATE, SERVICE_GATE) if verified_by_dc else (f"winrm.auth:{node.name}", SERVICE_GATE)
     share_id, sql_id = f"share.reach:{node.name}", f"sql.reach:{node.name}"
     if spec.service_account.is_gmsa or not passwords.service:
         why = (f"Not checked: {username} is a gMSA; octotui cannot run a probe as it (its password is managed by "
@@ -178,8 +231,9 @@ def _node_service_checks(spec: ClusterSpec, node: NodeSpec, passwords: Passwords
     return [
         Check((share_id,), node.name, adapt(nodechecks.check_share_reach, node, spec.winrm, passwords.winrm,
                                             storage_paths(spec), run_as=run_as),
-              needs=needs, superseded_by=("share.write",), deadline_s=deadline_s),
-        Check((sql_id,), node.name, sql_body, needs=needs, superseded_by=("sql.connect",), deadline_s=deadline_s),
+              needs=needs, superseded_by=("share.write", reach_id), deadline_s=deadline_s),
+        Check((sql_id,), node.name, sql_body, needs=needs, superseded_by=("sql.connect", reach_id),
+              deadline_s=deadline_s),
     ]
 
 

@@ -99,7 +99,7 @@ def statuses(results: dict[str, dict[str, Any]], status: str) -> set[str]:
 
 def expected_ids(nodes: list[str]) -> set[str]:
     per_node = {f"{c}:{n}" for n in nodes for c in ("winrm.reach", "node.home", "share.reach", "sql.reach")}
-    return per_node | {"ad.account", "share.write", "sql.connect", "sql.version", "sql.collation", "sql.permissions",
+    return per_node | {"winrm.credentials", "ad.account", "share.write", "sql.connect", "sql.version", "sql.collation", "sql.permissions",
                        "sql.database", "cluster.version"}
 
 
@@ -119,7 +119,7 @@ def test_the_lab_answers_pass_in_full(lab: LabProcess, dc: SambaDC, tmp_path: Pa
     table = octotui(env, "check", str(answers), timeout=120)
     assert table.returncode == 0, table.stdout + table.stderr
     last = table.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"{len(results)} checks in ") and last.endswith(": 15 passed, 0 warnings, 0 failed, "
+    assert last.startswith(f"{len(results)} checks in ") and last.endswith(": 16 passed, 0 warnings, 0 failed, "
                                                                              "1 skipped")
 
 
@@ -220,3 +220,21 @@ def test_bad_input_exits_2_without_a_traceback(lab: LabProcess, dc: SambaDC, tmp
     no_secret = octotui(env, "check", str(answers))
     assert no_secret.returncode == 2, no_secret.stdout + no_secret.stderr
     assert "OCTOTUI_SERVICE_PASSWORD" in no_secret.stderr and "Traceback" not in no_secret.stderr
+
+
+def test_a_wrong_winrm_password_is_tried_once_and_no_node_sees_it(lab: LabProcess, dc: SambaDC,
+                                                                  tmp_path: Path) -> None:
+    """The domain controller refuses the WinRM user's password once; no node is tried with it."""
+    answers = answers_for(lab, dc, tmp_path / "answers.toml")
+    env = octotui_env(lab, tmp_path, OCTOTUI_WINRM_PASSWORD="Not-the-password-42")
+    before = {n["name"]: n["http_requests"] for n in lab.inspect()["nodes"]}
+    code, results, text = check(env, answers)
+    assert code == 1, text
+    assert results["winrm.credentials"]["status"] == "fail"
+    assert statuses(results, "fail") == {"winrm.credentials"}, {i: r["summary"] for i, r in results.items()}
+    assert results["sql.connect"]["summary"].endswith("(see winrm.credentials)")
+    assert all(r["summary"].endswith(("(see winrm.credentials)", "(see sql.connect)")) for i, r in results.items()
+               if r["status"] == "skip" and i != "cluster.version"), text
+    after = {n["name"]: n["http_requests"] for n in lab.inspect()["nodes"]}
+    assert after == before  # no WinRM logon was attempted with the wrong password
+    assert "Not-the-password-42" not in text
