@@ -17,6 +17,13 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # The tests start their own throw-away domain controller on 127.0.0.1. On a machine with systemd,
+  # installing Samba also starts the distribution's own daemons on the same ports: stop the ones this
+  # script just installed (a Samba that was there before is left alone).
+  if printf '%s\n' "${need_apt[@]}" | grep -q '^samba-ad-dc$' && command -v systemctl >/dev/null 2>&1 \
+      && [ -d /run/systemd/system ]; then
+    systemctl disable --now smbd nmbd winbind samba-ad-dc >/dev/null 2>&1 || true
+  fi
 fi
 
 PY=${PYTHON:-python3}
