@@ -104,6 +104,7 @@ class Executor:
     def _chain(self, node: NodeSpec, steps: list[PlannedStep], first: bool) -> bool:
         """Run one node's steps in order; False when it stopped on a failure or a cancel."""
         remote: Any = None
+        facts: dict[str, Any] = {}  # what the node's steps have read so far (shared down the chain)
         try:
             for step in steps:
                 if self.cancel.requested:
@@ -119,7 +120,7 @@ class Executor:
                     return False
                 if remote is None:
                     remote = self.remote_factory(node)
-                ctx = self._context(node, remote, step.step)
+                ctx = self._context(node, remote, step.step, facts)
                 started = time.monotonic()
                 self.sink.emit("step_started", node=node.name, step=step.step, title=step.title,
                                identity=step.identity.describe())
@@ -148,12 +149,7 @@ class Executor:
                 with contextlib.suppress(Exception):
                     close()
 
-    def _context(self, node: NodeSpec, remote: Remote, step_name: str) -> NodeContext:
-        facts = getattr(remote, "octotui_facts", None)
-        if facts is None:
-            facts = {}
-            with contextlib.suppress(AttributeError):
-                remote.octotui_facts = facts  # type: ignore[attr-defined]
+    def _context(self, node: NodeSpec, remote: Remote, step_name: str, facts: dict[str, Any]) -> NodeContext:
         def output(stream: str, text: str) -> None:
             self.sink.step_output(node.name, step_name, stream, text)
 

@@ -103,7 +103,7 @@ class NodeContext:
         return Result(r.exit_code, _text(r.stdout), _text(r.stderr))
 
     def octopus(self, args: list[str], *, credentials: bool = False, deadline_s: float = 900,
-                idempotent: bool = False, what: str = "") -> Result:
+                idempotent: bool = False) -> Result:
         res = self.command([oc.exe_path(self.facts.get("install_location")), *args], credentials=credentials,
                            deadline_s=deadline_s, idempotent=idempotent)
         return res
