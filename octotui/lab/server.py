@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from octotui.lab.certs import ClientCertificate, ensure_certificates, ensure_client_certificate, file_thumbprint
 from octotui.lab.faults import FaultPlan
+from octotui.lab.ntlm_users import write_user_file
 from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
 from octotui.lab.runtime import LabSettings, NodeRuntime
 from octotui.lab.state import World
@@ -107,13 +108,7 @@ class Lab:
 
         self.world = self._load_or_create()
         previous = self._previous_ports()
-        ntlm_file = self.state_dir / "ntlm-users.txt"
-        lines = []
-        for acct in self.world.directory.accounts.values():
-            lines.append(f"{self.world.directory.domain}:{acct.sam}:{acct.password}")
-            lines.append(f"{self.world.directory.dns_name}:{acct.sam}:{acct.password}")
-            lines.append(f":{acct.sam}:{acct.password}")
-        _write_private(ntlm_file, "\n".join(lines) + "\n")
+        ntlm_file = Path(write_user_file(self.world, self.state_dir / "ntlm-users.txt"))
         from octotui.lab.tds import TdsServer
 
         self.tds = TdsServer(self.world, host="127.0.0.1", port=self._free_port(self.world.sql.port),

@@ -8,8 +8,6 @@ account may log on (disabled, locked, expired), since a domain controller would 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 import spnego
@@ -56,29 +54,3 @@ class NtlmAcceptor:
             if acct is None or directory.logon_error(principal, acct.password) is not None:
                 raise NtlmRefused(f"{principal}: the directory refuses this logon")
             return directory.qualified(acct.sam)
-
-
-def ensure_user_file(world: World, path: str | None) -> None:
-    """Point pyspnego at a credential store: the given one, or one derived from the directory.
-
-    pyspnego reads ``NTLM_USER_FILE`` from the environment at each handshake, so this is process-wide;
-    the lab writes one file for the WinRM endpoints and this front alike.
-    """
-    if path:
-        os.environ["NTLM_USER_FILE"] = path
-        return
-    if os.environ.get("NTLM_USER_FILE"):
-        return
-    directory = world.directory
-    lines = []
-    with world.lock:
-        for acct in directory.accounts.values():
-            lines.append(f"{directory.domain}:{acct.sam}:{acct.password}")
-            lines.append(f"{directory.dns_name}:{acct.sam}:{acct.password}")
-            lines.append(f":{acct.sam}:{acct.password}")
-    folder = tempfile.mkdtemp(prefix="octotui-tds-ntlm-")
-    file_path = os.path.join(folder, "ntlm_users")
-    fd = os.open(file_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.environ["NTLM_USER_FILE"] = file_path

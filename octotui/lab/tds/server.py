@@ -17,12 +17,13 @@ import struct
 import threading
 from typing import Any
 
+from octotui.lab.ntlm_users import ensure_user_file
 from octotui.lab.sqlserver import SqlError
 from octotui.lab.state import World
 from octotui.lab.tds import login7, packets, prelogin, rpc, sqltext
 from octotui.lab.tds.answers import SERVER_NAME, Answerer, DatabaseChanged, Outcome, ResultSet
 from octotui.lab.tds.logon import LoginRefused, Opened, open_session, untrusted_domain
-from octotui.lab.tds.ntlm import NtlmAcceptor, NtlmRefused, ensure_user_file
+from octotui.lab.tds.ntlm import NtlmAcceptor, NtlmRefused
 from octotui.lab.tds.tokens import (
     CMD_SELECT,
     DONE_ATTN,

@@ -14,13 +14,12 @@ it to an account (``auth.CertMapping``).
 
 from __future__ import annotations
 
-import os
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+from octotui.lab.ntlm_users import ensure_user_file
 from octotui.lab.runtime import NodeRuntime
 from octotui.lab.winrm import crypto, soap
 from octotui.lab.winrm.auth import AuthPolicy, CertificatePolicy, CertMapping, ConnectionAuth
@@ -75,8 +74,7 @@ class WinRMEndpoint:
             if certificates is not None and client_ca:
                 self.tls_context.load_verify_locations(client_ca)
                 self.tls_context.verify_mode = ssl.CERT_OPTIONAL
-        if ntlm_user_file:
-            os.environ["NTLM_USER_FILE"] = ntlm_user_file
+        self._ntlm_user_file = ntlm_user_file
         self._server: HttpServer | None = None
         self._lifecycle = threading.Lock()
 
@@ -86,8 +84,7 @@ class WinRMEndpoint:
         return f"{'https' if self.https else 'http'}://{self.host}:{self.port}/wsman"
 
     def start(self) -> None:
-        if self.auth == "ntlm" and not os.environ.get("NTLM_USER_FILE"):
-            _write_ntlm_user_file(self.runtime)
+        ensure_user_file(self.runtime.world, self._ntlm_user_file)
         self._listen()
 
     def _listen(self) -> None:
@@ -244,20 +241,3 @@ def _peer_certificate(req: Request) -> bytes | None:
         except (ValueError, OSError):
             return None
     return None
-
-
-def _write_ntlm_user_file(runtime: NodeRuntime) -> None:
-    """With no credential file from the lead, derive one from the directory (``DOMAIN:user:pw`` and
-    ``:user:pw`` lines, so both ``WORK\\user`` and a bare ``user`` authenticate)."""
-    directory = runtime.world.directory
-    lines = []
-    with runtime.world.lock:
-        for acct in directory.accounts.values():
-            lines.append(f"{directory.domain}:{acct.sam}:{acct.password}")
-            lines.append(f":{acct.sam}:{acct.password}")
-    folder = tempfile.mkdtemp(prefix="octotui-ntlm-")
-    path = os.path.join(folder, "ntlm_users")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.environ["NTLM_USER_FILE"] = path
