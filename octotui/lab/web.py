@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from octotui.lab import adonet
 from octotui.lab.octopus import config as cfgmod
+from octotui.lab.octopus.service import load_config
 from octotui.lab.state import OctopusNodeRow, Service
 
 if TYPE_CHECKING:
@@ -109,15 +110,8 @@ class NodeWebServer:
     def _node_row(self, svc: Service) -> OctopusNodeRow | None:
         node, world = self.runtime.node, self.runtime.world
         _exe, instance, config_path = cfgmod.parse_binary_path(svc.binary_path)
-        path = config_path
-        if instance:
-            rec = cfgmod.find_instance(node, instance)
-            path = rec.config_path if rec else None
-        if not path or not node.fs.is_file(path):
-            return None
-        try:
-            cfg = cfgmod.NodeConfig.load(node, path)
-        except cfgmod.ConfigError:
+        cfg = load_config(node, instance, config_path)
+        if cfg is None:
             return None
         try:
             catalog = adonet.parse(cfg.get(cfgmod.CONNECTION_STRING) or "").initial_catalog

@@ -86,7 +86,7 @@ class OctopusServiceHandler:
         pid = self._pids.pop((node.name, service.name), new_pid(node, salt=1))
         log = ServerLog(world, node, pid=pid, tid=SERVICE_THREAD)
         _exe, instance, config_path = cfgmod.parse_binary_path(service.binary_path)
-        cfg = _load_config(node, instance, config_path)
+        cfg = load_config(node, instance, config_path)
         log.set_home(cfg.get(cfgmod.HOME) if cfg else None)
         log.write("INFO", "Stopping the Octopus Server")
         hook = runtime.settings.web_hooks.get(node.name)
@@ -100,7 +100,7 @@ class OctopusServiceHandler:
         world, node = runtime.world, runtime.node
         exe, instance, config_path = cfgmod.parse_binary_path(service.binary_path)
         version = cfgmod.exe_version(node, exe)
-        cfg = _load_config(node, instance, config_path)
+        cfg = load_config(node, instance, config_path)
         if cfg is None:
             if instance:
                 raise StartupFailure(f"Instance {instance} of {cfgmod.APPLICATION} has not been configured "
@@ -185,7 +185,8 @@ class OctopusServiceHandler:
             log.write("INFO", f"Using the {folder.sub} directory: {path}")
 
 
-def _load_config(node: NodeState, instance: str | None, config_path: str | None) -> cfgmod.NodeConfig | None:
+def load_config(node: NodeState, instance: str | None, config_path: str | None) -> cfgmod.NodeConfig | None:
+    """The config a service's ``run --instance``/``--config`` points at, or None when it cannot be read."""
     path = config_path
     if instance:
         rec = cfgmod.find_instance(node, instance)
