@@ -110,9 +110,9 @@ def new_run_id(now: float | None = None) -> str:
 
     The last four hex digits are the milliseconds (three decimal digits) and one random digit, so two runs
     started in the same second still sort in the order they started ("the latest run" must be the latest)."""
-    t = time.time() if now is None else now
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t))
-    millis = int((t % 1) * 1000)
+    total_ms = round((time.time() if now is None else now) * 1000)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(total_ms // 1000))
+    millis = total_ms % 1000
     return f"{stamp}-{millis:03d}{secrets.token_hex(1)[0]}"
 
 

@@ -388,7 +388,7 @@ def test_generic_emit_behaves_like_the_typed_helpers(tmp_path: Path) -> None:
 def test_run_ids_started_in_the_same_second_sort_in_start_order() -> None:
     from octotui.runstore import is_run_id, new_run_id
 
-    base = 1_800_000_000.0
-    ids = [new_run_id(base + ms / 1000) for ms in (0, 1, 250, 999)]
-    assert all(is_run_id(i) for i in ids)
-    assert ids == sorted(ids)
+    for second in range(1_800_000_000, 1_800_000_000 + 500, 7):
+        ids = [new_run_id(second + ms / 1000) for ms in (0, 1, 2, 250, 998, 999)]
+        assert all(is_run_id(i) for i in ids)
+        assert ids == sorted(ids), ids
