@@ -66,4 +66,12 @@ function Exit-OctoParamError([string]$Message) {
     Write-OctoResult ([ordered]@{ ok = $false; stage = 'params'; error = $Message })
     exit 2
 }
+# The SHA-256 of a file as lower-case hex (what the engine compares uploads and downloads with).
+function Get-OctoSha256([string]$Path) {
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $stream = [System.IO.File]::OpenRead($Path)
+    try { $hash = $sha.ComputeHash($stream) } finally { $stream.Dispose(); $sha.Dispose() }
+    return [System.BitConverter]::ToString($hash).Replace('-', '').ToLowerInvariant()
+}
+
 # ---- end of shared helpers -------------------------------------------------------------------------

@@ -24,13 +24,6 @@ try {
     if ($timeoutSeconds -le 0) { throw "'timeout_s' must be positive" }
 } catch { Exit-OctoParamError (Get-OctoErrorMessage $_) }
 
-function Get-OctoSha256([string]$Path) {
-    $sha = [System.Security.Cryptography.SHA256]::Create()
-    $stream = [System.IO.File]::OpenRead($Path)
-    try { $hash = $sha.ComputeHash($stream) } finally { $stream.Dispose(); $sha.Dispose() }
-    return [System.BitConverter]::ToString($hash).Replace('-', '').ToLowerInvariant()
-}
-
 $part = $path + '.octotui-part'
 $stage = 'download'
 try {

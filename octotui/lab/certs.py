@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from octotui.lab.private import write_private
 
 #: The Microsoft "User Principal Name" otherName type in a subjectAltName (szOID_NT_PRINCIPAL_NAME).
 UPN_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
@@ -50,12 +51,6 @@ class ClientCertificate:
 
     cert: Path
     key: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 def ensure_certificates(folder: Path, host_names: list[str]) -> LabCertificates:
@@ -95,9 +90,9 @@ def ensure_certificates(folder: Path, host_names: list[str]) -> LabCertificates:
         .sign(ca_key, hashes.SHA256())
     )
     certs.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    _write_private(certs.ca_key, _key_pem(ca_key))
+    write_private(certs.ca_key, _key_pem(ca_key))
     certs.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    _write_private(certs.server_key, _key_pem(key))
+    write_private(certs.server_key, _key_pem(key))
     return certs
 
 
@@ -147,8 +142,8 @@ def issue_client_certificate(certs: LabCertificates, cert_path: Path, key_path: 
         .sign(ca_key, hashes.SHA256())
     )
     cert_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, _key_pem(key))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, _key_pem(key))
     return ClientCertificate(cert_path, key_path)
 
 

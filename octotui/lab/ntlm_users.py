@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from octotui.lab.private import write_private
 from octotui.lab.state import World
 
 
@@ -28,9 +29,7 @@ def user_lines(world: World) -> list[str]:
 def write_user_file(world: World, path: Path | None = None) -> str:
     """Write the store (0600: it holds the lab's passwords) and point pyspnego at it; return its path."""
     target = path or Path(tempfile.mkdtemp(prefix="octotui-ntlm-")) / "ntlm_users"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(user_lines(world)) + "\n")
+    write_private(target, "\n".join(user_lines(world)) + "\n")
     os.environ["NTLM_USER_FILE"] = str(target)
     return str(target)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from octotui.lab.certs import ClientCertificate, ensure_certificates, ensure_client_certificate, file_thumbprint
 from octotui.lab.faults import FaultPlan
 from octotui.lab.ntlm_users import write_user_file
+from octotui.lab.private import write_private
 from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
 from octotui.lab.runtime import LabSettings, NodeRuntime
 from octotui.lab.state import World
@@ -44,12 +45,6 @@ class LabOptions:
     allow_unencrypted: bool = False
     latency_ms: int = 0
     faults: list[str] = field(default_factory=list)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -158,11 +153,11 @@ class Lab:
         self.ready = self._ready_document(installer_port, certs.ca_cert if certs else None)
         if client_cert is not None:
             self.ready["admin_client_cert"] = {"cert": str(client_cert.cert), "key": str(client_cert.key)}
-        _write_private(self.state_dir / "lab.json", json.dumps({
+        write_private(self.state_dir / "lab.json", json.dumps({
             "pid": os.getpid(), "control_port": control_port, "installer_port": installer_port,
             "token": self.token, "ready": self.ready,
         }, indent=2))
-        _write_private(self.state_dir / "answers.toml", self._answers_toml())
+        write_private(self.state_dir / "answers.toml", self._answers_toml())
         self.save()
         return self.ready
 
@@ -341,7 +336,7 @@ class Lab:
         if ca_cert is not None:
             doc["ca_cert"] = str(ca_cert)
         ports = {"installer_port": installer_port}
-        _write_private(self.state_dir / "ports.json", json.dumps(ports))
+        write_private(self.state_dir / "ports.json", json.dumps(ports))
         return doc
 
     def _answers_toml(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -374,11 +373,9 @@ class World:
 
     def save(self, path: Path) -> None:
         """Write atomically and privately: the file holds the lab's passwords and master keys."""
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh)
-        os.replace(tmp, path)
+        from octotui.lab.private import write_private
+
+        write_private(path, json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: Path) -> World:
