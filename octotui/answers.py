@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import ssl
 import tomllib
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, TypeVar, cast
 
 from octotui.parsers.accounts import Account, parse_account
 from octotui.parsers.connstr import octopus_problems, parse_connection_string
-from octotui.parsers.errors import ParseError
+from octotui.parsers.errors import ParseError, written
 from octotui.parsers.hostnames import Host, netbios_from_host, parse_host, parse_netbios_name
 from octotui.parsers.prefixes import ListenPrefix, parse_listen_prefix, parse_port
 from octotui.parsers.versions import IMPORTS_FOLDER_FROM, OctopusVersion, parse_octopus_version
@@ -46,6 +48,7 @@ from octotui.spec import (
     WebSpec,
     WinRMSettings,
 )
+from octotui.textsafe import has_controls, safe_message, shown
 
 T = TypeVar("T")
 
@@ -77,6 +80,18 @@ _ENV_FOR_SECTION = {
     "service_account": "OCTOTUI_SERVICE_PASSWORD",
     "nodes": "OCTOTUI_WINRM_PASSWORD",
 }
+#: How many problems ``format_problems`` lists (a generated file can hold thousands of the same mistake).
+PROBLEMS_SHOWN = 50
+#: How much of a key a problem shows (a quoted TOML key can be any text, of any length).
+KEY_LIMIT = 80
+#: The longest text an answer may be (URLs with signed queries stay well below it).
+MAX_ANSWER_LENGTH = 4096
+_CA_FIX = ("give the PEM file (-----BEGIN CERTIFICATE-----) of the CA that signed the certificates, "
+           "relative to the answers file's folder or absolute")
+_LICENCE_FIX = ("give the licence file Octopus Deploy sent you (an XML file whose root element is <License>), "
+                "or remove the [license] table")
+#: Octopus licences are a few kilobytes; a bigger file is something else (an installer, a log).
+MAX_LICENCE_BYTES = 1024 * 1024
 _MSI_NAME = re.compile(r"(?i)octopus\.(\d+(?:\.\d+){2,3})-x64\.msi$")
 
 
@@ -99,14 +114,17 @@ class AnswersError(Exception):
 
 
 def format_problems(err: AnswersError) -> str:
-    """Human-readable, one problem per paragraph, each naming the key and the fix."""
+    """Human-readable, one problem per paragraph, each naming the key and the fix; at most
+    ``PROBLEMS_SHOWN`` of them, every text safe for a terminal (see ``octotui.textsafe``)."""
     count = len(err.problems)
-    head = f"{err.source}: " if err.source else ""
+    head = f"{shown(err.source)}: " if err.source else ""
     lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the answers file:"]
-    for p in err.problems:
-        lines.append(f"  {p.key}: {p.message}")
+    for p in err.problems[:PROBLEMS_SHOWN]:
+        lines.append(f"  {shown(p.key, KEY_LIMIT)}: {safe_message(p.message)}")
         if p.fix:
-            lines.append(f"      fix: {p.fix}")
+            lines.append(f"      fix: {safe_message(p.fix)}")
+    if count > PROBLEMS_SHOWN:
+        lines.append(f"  ... and {count - PROBLEMS_SHOWN} more: fix these first, then check the file again")
     return "\n".join(lines)
 
 
@@ -123,7 +141,7 @@ def _type_name(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a table"
-    return type(value).__name__
+    return written(value)  # a date or time (TOML has them), never a Python type name
 
 
 class _Reader:
@@ -134,7 +152,9 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def add(self, key: str, message: str, fix: str = "") -> None:
-        self.problems.append(Problem(key, message, fix))
+        # Keys (a quoted TOML key can hold anything) and values are untrusted: escaped and shortened here
+        # as a safety net, even where the message already embeds them with ``shown``.
+        self.problems.append(Problem(shown(key, KEY_LIMIT), safe_message(message), safe_message(fix)))
 
     def parse(self, key: str, func: Callable[[], T]) -> T | None:
         try:
@@ -162,7 +182,24 @@ class _Reader:
         if kind is str and not value.strip():
             self.add(key, "is empty", f"write it as {example}")
             return None
+        if kind is str and not self.plain(key, value):
+            return None
         return value
+
+    def plain(self, key: str, value: str) -> bool:
+        """No answer needs a control character (ESC, BEL, CR, NUL ...), and one shown on a terminal could
+        drive it; nor is any answer megabytes long, and one would be echoed in every message and plan line
+        that names it. Refuse both, showing what and where."""
+        if len(value) > MAX_ANSWER_LENGTH:
+            self.add(key, f"'{shown(value)}' is {len(value)} characters long; no answer is longer than "
+                     f"{MAX_ANSWER_LENGTH}", "give the intended value")
+            return False
+        if not has_controls(value):
+            return True
+        at = next(i for i, c in enumerate(value) if has_controls(c))
+        self.add(key, f"'{shown(value)}' contains the control character {shown(value[at])} (character {at + 1})",
+                 "remove it: an answer never needs a control character")
+        return False
 
     def text(self, table: dict[str, Any], name: str, key: str, example: str, required: bool = False,
              required_fix: str = "") -> str | None:
@@ -186,16 +223,54 @@ class _Reader:
         if not path.is_absolute():
             path = self.base_dir / path
         if not path.is_file():
-            self.add(key, f"{what} '{value}' does not exist on this machine ({path})",
+            self.add(key, f"{what} '{shown(value)}' does not exist on this machine ({shown(path)})",
                      "give the path of an existing file (relative paths start at the answers file's folder)")
             return None
         try:
             with path.open("rb"):
                 pass
         except OSError as exc:
-            self.add(key, f"{what} '{path}' cannot be read: {exc.strerror}", "check the file's permissions")
+            self.add(key, f"{what} '{shown(path)}' cannot be read: {exc.strerror}", "check the file's permissions")
             return None
         return str(path.resolve())
+
+    def ca_file(self, value: str, key: str) -> str | None:
+        """A CA certificate file that TLS can load: refused here, naming the key, rather than when a check or
+        a run first opens a connection with it."""
+        found = self.local_file(value, key, "the CA certificate file")
+        if found is None:
+            return None
+        try:  # the loader pywinrm (through requests), the checks and ldap3 all use
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=found)
+        except (ssl.SSLError, OSError, ValueError):
+            self.add(key, f"the CA certificate file '{shown(found)}' holds no PEM certificate", _CA_FIX)
+            return None
+        return found
+
+    def licence_file(self, value: str, key: str) -> str | None:
+        """An Octopus licence: XML whose root element is ``<License>`` (as the ``license`` command requires)."""
+        found = self.local_file(value, key, "the licence file")
+        if found is None:
+            return None
+        not_licence = f"the licence file '{shown(found)}' is not an Octopus licence"
+        try:
+            size = Path(found).stat().st_size
+            if size > MAX_LICENCE_BYTES:
+                self.add(key, f"{not_licence}: it is {size / 2**20:.1f} MB, and licences are a few kilobytes",
+                         _LICENCE_FIX)
+                return None
+            root = ElementTree.fromstring(Path(found).read_bytes())
+        except ElementTree.ParseError as exc:
+            self.add(key, f"{not_licence}: it is not XML ({shown(exc)})", _LICENCE_FIX)
+            return None
+        except OSError as exc:
+            self.add(key, f"the licence file '{shown(found)}' cannot be read: {exc.strerror}",
+                     "check the file's permissions")
+            return None
+        if root.tag != "License":
+            self.add(key, f"{not_licence}: its root element is <{shown(root.tag)}>, not <License>", _LICENCE_FIX)
+            return None
+        return found
 
 
 # --- unknown keys and secrets ------------------------------------------------------------------------------
@@ -252,7 +327,7 @@ def _mode(r: _Reader, data: dict[str, Any]) -> Mode | None:
         return None
     if mode not in ("create", "join"):
         close = difflib.get_close_matches(mode.lower(), ["create", "join"], n=1, cutoff=0.5)
-        r.add("mode", f"'{mode}' is not a mode", f"did you mean '{close[0]}'?" if close
+        r.add("mode", f"'{shown(mode)}' is not a mode", f"did you mean '{close[0]}'?" if close
               else 'write mode = "create" or mode = "join"')
         return None
     return cast(Mode, mode)
@@ -264,7 +339,7 @@ def _instance(r: _Reader, data: dict[str, Any]) -> str:
         return DEFAULT_INSTANCE
     bad = sorted({c for c in name if c in '<>:"/\\|?*' or ord(c) < 32})
     if bad or name != name.strip() or len(name) > 100:
-        r.add("instance", f"'{name}' cannot be an Octopus instance name (it names a Windows service and a file)",
+        r.add("instance", f"'{shown(name)}' cannot be an Octopus instance name (it names a Windows service and a file)",
               "use letters, digits, spaces, '-' or '_' (at most 100 characters)")
     return name
 
@@ -280,7 +355,7 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
     if transport_raw.lower() in TRANSPORTS:
         transport = cast(Transport, transport_raw.lower())
     else:
-        r.add("winrm.transport", f"'{transport_raw}' is not a WinRM transport octotui supports",
+        r.add("winrm.transport", f"'{shown(transport_raw)}' is not a WinRM transport octotui supports",
               f"use one of: {', '.join(TRANSPORTS)}")
     username = r.text(t, "username", "winrm.username", 'username = "DOMAIN\\\\user"',
                       required=transport != "certificate",
@@ -289,7 +364,7 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
     if username is not None:
         account = r.parse("winrm.username", lambda: parse_account(username, allow_local=True))
     if account is not None and transport == "kerberos" and not account.is_domain_account:
-        r.add("winrm.username", f"'{username}' is a local account; Kerberos needs a domain account",
+        r.add("winrm.username", f"'{shown(username)}' is a local account; Kerberos needs a domain account",
               "write it as DOMAIN\\user or user@domain.tld, or use transport = \"ntlm\"")
     https = r.typed(t, "https", "winrm.https", bool, "https = true")
     https = True if https is None else https
@@ -301,7 +376,7 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
     if validation_raw in VALIDATIONS:
         validation = validation_raw
     else:
-        r.add("winrm.server_cert_validation", f"'{validation_raw}' is not 'validate' or 'ignore'",
+        r.add("winrm.server_cert_validation", f"'{shown(validation_raw)}' is not 'validate' or 'ignore'",
               'write server_cert_validation = "validate" (the default) or "ignore"')
     ca_cert = None
     ca_raw = r.text(t, "ca_cert", "winrm.ca_cert", 'ca_cert = "/path/to/ca.pem"')
@@ -310,7 +385,7 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
             r.add("winrm.ca_cert", "a CA certificate only applies to HTTPS, and https = false",
                   "remove ca_cert, or set https = true")
         else:
-            ca_cert = r.local_file(ca_raw, "winrm.ca_cert", "the CA certificate file")
+            ca_cert = r.ca_file(ca_raw, "winrm.ca_cert")
     if transport == "basic" and not https:
         r.add("winrm.transport", "Basic authentication over plain HTTP would send the password unprotected",
               'set https = true, or use transport = "ntlm" or "kerberos" (they encrypt the messages over HTTP)')
@@ -342,7 +417,7 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
 def _endpoint(r: _Reader, raw: str, key: str, winrm: WinRMSettings | None) -> str | None:
     parts = urllib.parse.urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        r.add(key, f"'{raw}' is not an http(s) URL", 'write the full URL, e.g. endpoint = "https://octo1:5986/wsman"')
+        r.add(key, f"'{shown(raw)}' is not an http(s) URL", 'write the full URL, e.g. endpoint = "https://octo1:5986/wsman"')
         return None
     if parts.username or parts.password:
         r.add(key, "the URL holds user information (maybe a password)",
@@ -351,10 +426,10 @@ def _endpoint(r: _Reader, raw: str, key: str, winrm: WinRMSettings | None) -> st
     try:
         port = parts.port
     except ValueError:
-        r.add(key, f"'{raw}' has an invalid port", "use a number between 1 and 65535")
+        r.add(key, f"'{shown(raw)}' has an invalid port", "use a number between 1 and 65535")
         return None
     if port == 0:
-        r.add(key, f"'{raw}' has port 0", "use a number between 1 and 65535")
+        r.add(key, f"'{shown(raw)}' has port 0", "use a number between 1 and 65535")
         return None
     r.parse(key, lambda: parse_host(parts.hostname or ""))
     if winrm is not None and (parts.scheme == "https") != winrm.https:
@@ -438,13 +513,13 @@ def _local_home(text: str) -> WinPath:
         path = parse_windows_path(text, allow_unc=False, max_length=MAX_PATH_DIR)
     except ParseError as exc:
         if "network (UNC)" in exc.message:
-            raise ParseError(f"'{text}' is a network path; the home folder holds the node's own configuration "
+            raise ParseError(f"'{shown(text)}' is a network path; the home folder holds the node's own configuration "
                              "and logs and must be local (a UNC home breaks start-up)",
                              "use a folder on the node's own disk, e.g. C:\\Octopus; shared files go in [storage]"
                              ) from None
         raise
     if path.is_drive_root:
-        raise ParseError(f"'{text}' is a drive root", "use a folder, e.g. C:\\Octopus")
+        raise ParseError(f"'{shown(text)}' is a drive root", "use a folder, e.g. C:\\Octopus")
     return path
 
 
@@ -552,7 +627,8 @@ def _safe_home(text: str) -> bool:
 def _not_in_home(r: _Reader, key: str, path: WinPath, homes: list[tuple[NodeSpec, WinPath]]) -> None:
     for node, home in homes:
         if not path.is_unc and path.is_within(home):
-            r.add(key, f"'{path}' lies inside the home folder of {node.name} ({home}), which is local to that node",
+            r.add(key, f"'{shown(path)}' lies inside the home folder of {node.name} ({home}), which is local to "
+                  "that node",
                   "shared storage must be a share (\\\\server\\share) or a drive every node maps to the same share")
             return
 
@@ -567,7 +643,7 @@ def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSp
     if "listen_prefixes" in t:
         raw = t["listen_prefixes"]
         if isinstance(raw, str):
-            r.add("web.listen_prefixes", "must be a list", f'write it as listen_prefixes = ["{raw}"]')
+            r.add("web.listen_prefixes", "must be a list", f'write it as listen_prefixes = ["{shown(raw)}"]')
         elif not isinstance(raw, list) or not raw:
             r.add("web.listen_prefixes", "must be a non-empty list of URL prefixes",
                   'write it as listen_prefixes = ["http://+:80/"]')
@@ -578,11 +654,13 @@ def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSp
                 if not isinstance(item, str):
                     r.add(key, f"must be a string, not {_type_name(item)}", 'write it like "http://+:80/"')
                     continue
+                if not r.plain(key, item):
+                    continue
                 prefix = r.parse(key, _prefix_parser(item))
                 if prefix is None:
                     continue
                 if prefix.key in seen:
-                    r.add(key, f"'{item}' is listed twice", "remove the duplicate")
+                    r.add(key, f"'{shown(item)}' is listed twice", "remove the duplicate")
                     continue
                 seen.add(prefix.key)
                 prefixes.append(prefix)
@@ -638,7 +716,8 @@ def _classify_source(r: _Reader, source: str, winrm: WinRMSettings | None) -> tu
     if "://" in source:
         parts = urllib.parse.urlsplit(source)
         if parts.scheme.lower() not in ("http", "https"):
-            r.add(key, f"'{parts.scheme}' URLs are not supported", "use an http(s) URL, a path, or \"chocolatey\"")
+            r.add(key, f"'{shown(parts.scheme)}' URLs are not supported",
+                  "use an http(s) URL, a path, or \"chocolatey\"")
             return None, None
         if parts.username or parts.password:
             r.add(key, "the URL holds user information (maybe a password), which the answers file must not hold",
@@ -652,11 +731,11 @@ def _classify_source(r: _Reader, source: str, winrm: WinRMSettings | None) -> tu
         if path is None:
             return None, None
         if not str(path).lower().endswith(".msi"):
-            r.add(key, f"'{source}' is not an .msi file", "give the Octopus Server .msi installer")
+            r.add(key, f"'{shown(source)}' is not an .msi file", "give the Octopus Server .msi installer")
             return None, None
         if path.is_unc and (winrm is None or winrm.transport != "credssp"):
-            r.add(key, f"'{source}' is on a share, which a WinRM session cannot read without CredSSP (the double "
-                  "hop)", "copy the installer to each node's disk, give a URL or a local file to upload, or "
+            r.add(key, f"'{shown(source)}' is on a share, which a WinRM session cannot read without CredSSP (the "
+                  "double hop)", "copy the installer to each node's disk, give a URL or a local file to upload, or "
                   "use transport = \"credssp\"")
             return None, None
         return "node_path", str(path)
@@ -664,7 +743,7 @@ def _classify_source(r: _Reader, source: str, winrm: WinRMSettings | None) -> tu
     if local is None:
         return None, None
     if not local.lower().endswith(".msi"):
-        r.add(key, f"'{source}' is not an .msi file", "give the Octopus Server .msi installer")
+        r.add(key, f"'{shown(source)}' is not an .msi file", "give the Octopus Server .msi installer")
         return None, None
     return "local_file", local
 
@@ -676,7 +755,7 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
     if mode == "join":
         for name, table in (("admin", admin_t), ("license", license_t)):
             if table is not None:
-                r.add(name, f"a joining node never runs '{name}': the cluster already has it",
+                r.add(name, f"a joining node never runs '{shown(name)}': the cluster already has it",
                       f"remove the [{name}] table from a join answers file")
         return None, None
     admin = license_file = None
@@ -687,14 +766,14 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
             account = r.parse("admin.username", lambda: parse_account(admin_raw, allow_local=False))
             if account is not None:
                 if account.is_gmsa:
-                    r.add("admin.username", f"'{admin_raw}' is a managed service account, which cannot sign in",
+                    r.add("admin.username", f"'{shown(admin_raw)}' is a managed service account, which cannot sign in",
                           "give a person's domain account")
                 admin = str(account)
     if license_t is not None:
         _check_keys(r, license_t, "license", "license.")
         raw = r.text(license_t, "file", "license.file", "file = 'octopus-license.xml'", required=True)
         if raw is not None:
-            license_file = r.local_file(raw, "license.file", "the licence file")
+            license_file = r.licence_file(raw, "license.file")
     return admin, license_file
 
 
@@ -711,7 +790,7 @@ def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
     if domain is not None and r.parse("ad.dns_domain", _host_parser(domain.strip())) is None:
         domain = None
     ca_raw = r.text(t, "ca_cert", "ad.ca_cert", 'ca_cert = "/path/to/ad-ca.pem"')
-    ca_cert = r.local_file(ca_raw, "ad.ca_cert", "the CA certificate file") if ca_raw is not None else None
+    ca_cert = r.ca_file(ca_raw, "ad.ca_cert") if ca_raw is not None else None
     servers: list[str] = []
     raw_servers = r.typed(t, "nameservers", "ad.nameservers", list, 'nameservers = ["10.0.0.10", "10.0.0.11:53"]')
     for i, item in enumerate(raw_servers or [], 1):
@@ -719,6 +798,8 @@ def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
         if not isinstance(item, str) or not item.strip():
             r.add(key, f"must be a non-empty string, not {_type_name(item)}",
                   'write it as "10.0.0.10" or "10.0.0.10:53"')
+            continue
+        if not r.plain(key, item):
             continue
         server = _nameserver(r, item.strip(), key)
         if server is not None:
@@ -743,7 +824,7 @@ def _nameserver(r: _Reader, text: str, key: str) -> str | None:
         return None
     if port is not None and (not port.isdigit() or r.parse(key, lambda: parse_port(int(port), "DNS port")) is None):
         if not port.isdigit():
-            r.add(key, f"'{text}' has an invalid port", 'write "host" or "host:53"')
+            r.add(key, f"'{shown(text)}' has an invalid port", 'write "host" or "host:53"')
         return None
     return text
 
@@ -785,7 +866,7 @@ def load_answers(path: str | Path) -> ClusterSpec:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise AnswersError([Problem("(file)", f"'{file}' does not exist", "check the path")], source) from None
+        raise AnswersError([Problem("(file)", f"'{shown(file)}' does not exist", "check the path")], source) from None
     except UnicodeDecodeError as exc:
         raise AnswersError([Problem("(file)", f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8")],
                            source) from None

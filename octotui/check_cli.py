@@ -255,7 +255,9 @@ def _cluster_version_check(spec: ClusterSpec, deadline_s: float) -> Check:
 
 
 def _err(message: str) -> None:
-    print(f"octotui check: {message}", file=sys.stderr)
+    from octotui.apply import _err as print_error  # the one printer of error messages: one prefix, `octotui:`
+
+    print_error(message)
 
 
 def gather_passwords(spec: ClusterSpec) -> Passwords | None:

@@ -1,7 +1,8 @@
 """The ``octotui`` command: one entry point for the lab, the scripted engine and (later) the TUI.
 
-Every subcommand takes ``--help`` and ``--version``. Exit codes follow one rule across the tool: 0 done,
-1 something failed, 2 bad input, 3 cancelled.
+Every subcommand takes ``--help`` and ``--version``. Exit codes follow one rule across the tool
+(``octotui.errors.ExitCode``): 0 done, 1 something failed, 2 bad input, 3 cancelled, 4 the cluster is busy
+with another run, 5 a run's process died.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_version(up)
     up.add_argument("--nodes", type=int, default=3, help="number of Windows nodes (default 3)")
     up.add_argument("--state", type=Path, default=None,
-                    help="state folder; an existing one resumes its world (default: a new folder under "
-                         "OCTOTUI_HOME/lab)")
+                    help="state folder: the world is saved there on exit and resumed from it on the next start "
+                         "(default: OCTOTUI_HOME/lab/default, the same folder every time, so a second start "
+                         "resumes the first one's world; give another folder for a fresh world)")
     up.add_argument("--auth", choices=("ntlm", "basic"), default="ntlm",
                     help="WinRM authentication the nodes offer (default ntlm, with message encryption)")
     up.add_argument("--https", action="store_true", help="serve WinRM over HTTPS with the lab's own CA")
@@ -76,12 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Run the plan. The run happens in its own process, so a closed terminal "
                                        "does not stop it; this command follows its journal. Ctrl+C asks the "
                                        "run to stop at a safe point. Running apply again continues and "
-                                       "converges. Exit codes: 0 done, 1 a step failed, 2 bad input, 3 cancelled.")
+                                       "converges. Exit codes: 0 done, 1 a step failed, 2 bad input, 3 cancelled, "
+                                       "4 another run holds the cluster (nothing changed), 5 the run's process "
+                                       "died (apply again to continue).")
     _add_version(apply)
     apply.add_argument("answers", help="the answers file (TOML)")
     apply.add_argument("--yes", "-y", action="store_true", help="start without asking for confirmation")
     apply.add_argument("--resume", metavar="RUN", help="continue RUN (its journal) instead of starting a new run")
     apply.add_argument("--detach", action="store_true", help="start the run and return at once")
+    apply.add_argument("--master-key-store", choices=("keyring", "file", "none"), default=None,
+                       help="create mode: where to keep the master key the first node creates. Default: the "
+                            "keyring when one works, else ask (with --yes, or without a terminal: refuse). "
+                            "file: an encrypted file protected by a passphrase (OCTOTUI_KEYRING_PASSPHRASE or "
+                            "asked); none: not stored, you record it from the first node")
+    apply.add_argument("--take-over", action="store_true",
+                       help="take the cluster's lease even from a run that still holds it: only when that run is "
+                            "known to be gone (its console was switched off); an expired lease is taken anyway")
 
     attach = sub.add_parser("attach", help="follow a run's progress (the latest by default)",
                             description="Follow a run's journal with the live per-node progress display.")
@@ -110,27 +122,45 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--deadline", type=float, default=5.0, metavar="SECONDS",
                        help="time each check may take (default 5)")
 
-    runner = sub.add_parser("_runner", help=argparse.SUPPRESS)
-    runner.add_argument("--run", type=Path, required=True)
-    runner.add_argument("--answers", required=True)
+    wizard = sub.add_parser("wizard", help="open the wizard (also: octotui with no arguments)",
+                            description="Open the wizard, filled from ANSWERS when given.")
+    _add_version(wizard)
+    wizard.add_argument("answers", nargs="?", help="an answers file (TOML) to fill the wizard from")
+    demo = sub.add_parser("demo", help="start a lab and open the wizard filled in for it",
+                          description="Start a lab of simulated Windows nodes and open the wizard filled in "
+                                      "for it (its passwords in memory only): the whole flow, end to end.")
+    _add_version(demo)
+    demo.add_argument("--nodes", type=int, default=3, help="number of simulated nodes (default 3)")
     return parser
 
 
+def _runner_parser() -> argparse.ArgumentParser:
+    """``octotui _runner``: the detached process ``apply`` starts. Parsed apart from the public commands so
+    that ``octotui --help`` does not list it (argparse prints a hidden subcommand as ``==SUPPRESS==``)."""
+    runner = argparse.ArgumentParser(prog="octotui _runner", description="Internal: the process that executes "
+                                     "a run started by `octotui apply`. Not for direct use.")
+    runner.add_argument("--run", type=Path, required=True)
+    runner.add_argument("--answers", required=True)
+    runner.add_argument("--take-over", action="store_true")
+    return runner
+
+
 def _lab_up(args: argparse.Namespace) -> int:
-    from octotui.home import octotui_home
+    from octotui.home import ensure_home_writable, ensure_writable_folder
     from octotui.lab.faults import FaultSpecError
     from octotui.lab.server import Lab, LabError, LabOptions
 
     state = args.state
     if state is None:
-        state = octotui_home() / "lab" / "default"
+        state = ensure_home_writable() / "lab" / "default"
     try:
         lab = Lab(LabOptions(nodes=args.nodes, state_dir=state, auth=args.auth, https=args.https,
                              allow_unencrypted=args.allow_unencrypted, latency_ms=args.latency_ms,
                              faults=args.fault))
     except (LabError, FaultSpecError) as exc:
-        print(f"octotui lab up: {exc}", file=sys.stderr)
+        _err(str(exc))
         return EXIT_BAD_INPUT
+    ensure_writable_folder(state, what="the lab's state folder", elsewhere="give --state a writable folder")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -141,7 +171,7 @@ def _lab_up(args: argparse.Namespace) -> int:
     try:
         ready = lab.start()
     except OSError as exc:
-        print(f"octotui lab up: could not start: {exc}", file=sys.stderr)
+        _err(f"lab up could not start: {exc}")
         lab.stop()
         return EXIT_FAILED
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -173,15 +203,39 @@ def _lab_inspect(args: argparse.Namespace) -> int:
             pass  # the lab is gone without cleaning up: fall back to what it saved
     world_file = state / "world.json"
     if not world_file.exists():
-        print(f"octotui lab inspect: no lab world in {state} (expected world.json there)", file=sys.stderr)
+        _err(f"no lab world in {state} (expected world.json there)")
         return EXIT_BAD_INPUT
     print(json.dumps(inspect_world(World.load(world_file))))
     return EXIT_OK
 
 
+def _err(message: str) -> None:
+    from octotui.apply import _err as print_error  # the one printer of error messages
+
+    print_error(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an ``OctotuiError`` that ends it becomes ``octotui: <message>`` (and its hint)
+    with the error's exit code, never a traceback."""
+    from octotui.errors import OctotuiError
+
+    try:
+        return _main(argv)
+    except OctotuiError as exc:
+        _err(str(exc))
+        return int(exc.exit_code)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["_runner"]:
+        from octotui import apply as flows
+
+        runner = _runner_parser().parse_args(words[1:])
+        return flows.runner_main(runner.run, runner.answers, take_over=runner.take_over)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if args.command == "lab":
         if args.lab_command == "up":
             return _lab_up(args)
@@ -192,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from octotui.check_cli import check_command
 
         return check_command(args.answers, args.json, deadline_s=args.deadline)
-    if args.command in ("plan", "apply", "attach", "runs", "export", "_runner"):
+    if args.command in ("plan", "apply", "attach", "runs", "export"):
         from octotui import apply as flows
 
         if args.command == "export":
@@ -200,12 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             return flows.plan_command(args.answers)
         if args.command == "apply":
-            return flows.apply_command(args.answers, yes=args.yes, resume=args.resume, detach_only=args.detach)
+            return flows.apply_command(args.answers, yes=args.yes, resume=args.resume, detach_only=args.detach,
+                                       take_over=args.take_over, master_key_store=args.master_key_store)
         if args.command == "attach":
             return flows.attach_command(args.run)
-        if args.command == "runs":
-            return flows.runs_command()
-        return flows.runner_main(args.run, args.answers)
+        return flows.runs_command()
+    if args.command in (None, "wizard", "demo"):
+        import importlib
+
+        wizard = importlib.import_module("octotui.screens.app")  # Textual loads only when the wizard is asked for
+        return int(wizard.run_wizard(getattr(args, "answers", None), demo=args.command == "demo",
+                                     nodes=getattr(args, "nodes", 3)))
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -4,13 +4,18 @@ Some administrators must not (or will not) let a tool drive their servers. The e
 steps in the same order as ``apply``, each guarded by a read of the node's state the way ``apply`` reads
 it, to be run on each node in an elevated PowerShell. Nothing secret is embedded: passwords and the master
 key are asked for when the script runs. Running it locally on the node also avoids the double hop.
+
+The script is code, so it never passes through the redactor: masking a value that looks secret-shaped
+(``$env:OCTOPUS_SERVICE_PASSWORD = Read-Secret ...``) would break it. Instead ``check_no_secret`` proves that
+no secret value known to this process is in it, and the tests parse every export with a PowerShell grammar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from octotui import octopus as oc
+from octotui.errors import BadInput
 from octotui.spec import ClusterSpec, NodeSpec
 from octotui.windows import ps_literal
 
@@ -57,6 +62,12 @@ function Get-OctopusConfiguration {{
 """
 
 
+def _comment(text: str) -> str:
+    """``text`` for the inside of a ``#`` comment line: a line break (or another control character) in a value
+    from the answers file would end the comment and turn the rest of the value into code."""
+    return "".join("?" if ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" else c for c in text)
+
+
 def _ps_array(argv: Sequence[str]) -> str:
     return "@(" + ", ".join(ps_literal(a) for a in argv) + ")"
 
@@ -66,7 +77,7 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     i = ps_literal(inst)
     cfg = oc.config_path(node.home, inst)
     svc_name = oc.service_name(inst)
-    out = [f"if ($Node -eq {ps_literal(node.name)}) {{", f"    Write-Host 'Configuring {node.name}' -ForegroundColor Green"]
+    out = [f"if ($Node -eq {ps_literal(node.name)}) {{", f"    Write-Host {ps_literal('Configuring ' + node.name)} -ForegroundColor Green"]
     add = out.append
 
     add("    # 1. install (skipped when this version is already installed)")
@@ -83,7 +94,7 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
             add(f"        Invoke-WebRequest -UseBasicParsing -Uri {ps_literal(source)} -OutFile \"{msi}\"")
             msi_ref = f'"{msi}"'
         elif kind == "local_file":
-            add(f"        # copy {source} to this node first, next to this script")
+            add(f"        # copy {_comment(source)} to this node first, next to this script")
             msi_ref = f"(Join-Path $PSScriptRoot {ps_literal(source.replace(chr(92), '/').rsplit('/', 1)[-1])})"
         else:
             msi_ref = ps_literal(msi)
@@ -127,7 +138,7 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
         if spec.admin_username:
             add(f"    Invoke-Octopus {_ps_array(oc.admin(inst, spec.admin_username))}")
         if spec.license_file:
-            add(f"    # licence: copy {spec.license_file} next to this script")
+            add(f"    # licence: copy {_comment(spec.license_file)} next to this script")
             lic = spec.license_file.replace("\\", "/").rsplit("/", 1)[-1]
             add(f"    Invoke-Octopus @('license', '--console', '--instance', {i}, '--licenseFile', "
                 f"(Join-Path $PSScriptRoot {ps_literal(lic)}))")
@@ -135,7 +146,8 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
             add(f"    Invoke-Octopus {_ps_array(argv)}")
 
     add("    # 6. service, as the service account (its password is asked for, passed through the environment)")
-    add(f"    $svc = Get-CimInstance Win32_Service -Filter \"Name='{svc_name}'\" -ErrorAction SilentlyContinue")
+    add(f"    $svc = Get-CimInstance Win32_Service -ErrorAction SilentlyContinue | "
+        f"Where-Object {{ $_.Name -eq {ps_literal(svc_name)} }}")
     add(f"    if (-not $svc -or $svc.StartName -ne {ps_literal(spec.service_account.username)}) {{")
     add(f"        Invoke-Octopus {_ps_array(oc.service_stop(inst))}")
     if not spec.service_account.is_gmsa:
@@ -152,13 +164,13 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     add("        try { $r = Invoke-WebRequest -UseBasicParsing \"http://localhost:$port/api/octopusservernodes/ping\"; "
         "$code = [int]$r.StatusCode } catch { $code = 0; Start-Sleep -Seconds 2 }")
     add("    } until ($code -eq 200 -or (Get-Date) -gt $deadline)")
-    add("    if ($code -ne 200) { throw 'The node does not answer /api/octopusservernodes/ping; see "
-        f"{node.home}\\Logs\\OctopusServer.txt' }}")
+    ping_failed = f"The node does not answer /api/octopusservernodes/ping; see {node.home}\\Logs\\OctopusServer.txt"
+    add(f"    if ($code -ne 200) {{ throw {ps_literal(ping_failed)} }}")
     if first and spec.mode == "create":
         add("    Write-Host 'Master key (store it in your password safe; the other nodes need it):' "
             "-ForegroundColor Yellow")
         add(f"    Invoke-Octopus {_ps_array(oc.show_master_key(inst))}")
-    add(f"    Write-Host '{node.name} is done.' -ForegroundColor Green")
+    add(f"    Write-Host {ps_literal(node.name + ' is done.')} -ForegroundColor Green")
     add("}")
     return out
 
@@ -175,11 +187,31 @@ def export_powershell(spec: ClusterSpec) -> str:
     from octotui import __version__
 
     nodes = [n.name for n in spec.nodes]
-    text = HEADER.format(mode=spec.mode, version=__version__, octopus=spec.octopus_version, instance=spec.instance,
-                         nodes=", ".join(nodes), first=nodes[0], node_set=", ".join(ps_literal(n) for n in nodes),
+    text = HEADER.format(mode=spec.mode, version=__version__, octopus=_comment(spec.octopus_version),
+                         instance=_comment(spec.instance), nodes=_comment(", ".join(nodes)),
+                         first=_comment(nodes[0]), node_set=", ".join(ps_literal(n) for n in nodes),
                          instance_lit=ps_literal(spec.instance))
     lines = [text]
     for idx, node in enumerate(spec.nodes):
         lines += _node_block(spec, node, first=(idx == 0 and spec.mode == "create"))
         lines.append("")
     return "\n".join(lines)
+
+
+def check_no_secret(script: str, secrets: Mapping[str, str]) -> None:
+    """Raise ``BadInput`` when the value of a secret (``secrets``: where it comes from -> value) appears in
+    ``script``, as is or quoted the way the script quotes values. The export is built from the answers file
+    alone, which never holds a secret, so this only fires when a secret's value is also a name or a path in
+    the answers; the message names where the secret came from, never its value."""
+    found = []
+    for origin, value in secrets.items():
+        if not value or len(value) < 4:
+            continue
+        forms = {value, "".join(c * 2 if c in "'\u2018\u2019\u201a\u201b" else c for c in value)}
+        if any(f in script for f in forms):
+            found.append(origin)
+    if found:
+        raise BadInput(f"the exported script would contain the value of {', '.join(sorted(found))}; "
+                       "nothing was written",
+                       "the export needs no secret: unset the variable for this command (and do not use a "
+                       "password that is also a name or a path in the answers file)")

@@ -9,11 +9,19 @@ Unix systems, ``%LOCALAPPDATA%\\octotui`` on Windows, ``~/Library/Application Su
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
 
+from octotui.errors import BadInput
+from octotui.textsafe import shown
+
 HOME_ENV = "OCTOTUI_HOME"
+#: Less free space than this in the state folder's file system and a run would fail part-way through
+#: writing its journal and logs: refused before it starts.
+MIN_FREE_BYTES = 1 << 20
+_PROBE_BYTES = 64 * 1024
 
 
 def octotui_home() -> Path:
@@ -82,3 +90,110 @@ def runs_dir() -> Path:
     """``<home>/runs``, where each run keeps its journal and per-step logs; created private."""
     home_dir()
     return private_dir(octotui_home() / "runs")
+
+
+# --- preflight: is the folder usable? -------------------------------------------------------------------
+
+
+def ensure_home_writable(home: Path | None = None) -> Path:
+    """The state folder (``home``, default ``octotui_home()``), created private, once it is known that a run
+    can write there: a folder (not a file), writable, on a writable file system with room for a run's
+    journal and logs. Commands call it before they change anything, so a bad ``OCTOTUI_HOME`` is one clear
+    message (raised as ``BadInput``: what is wrong, with which folder, and what to do) instead of a
+    traceback half-way through starting a run."""
+    folder = Path(home) if home is not None else octotui_home()
+    return ensure_writable_folder(folder, what=_home_name(home),
+                                  elsewhere=f"set {HOME_ENV} to a writable folder, e.g. "
+                                            f"{HOME_ENV}=$HOME/octotui-state")
+
+
+def ensure_home_readable(home: Path | None = None) -> Path:
+    """The state folder for commands that only read it (``runs``, ``attach``): a missing folder is fine
+    (there are no runs yet), but a file where the folder should be is ``BadInput``."""
+    folder = Path(home) if home is not None else octotui_home()
+    blocker = _file_in_the_way(folder)
+    if blocker is not None:
+        raise BadInput(_not_a_folder(folder, blocker, _home_name(home)),
+                       f"set {HOME_ENV} to a folder, or move that file away")
+    return folder
+
+
+def _home_name(home: Path | None) -> str:
+    """How messages name the state folder: by the variable that chose it, when one did."""
+    return HOME_ENV if home is None and os.environ.get(HOME_ENV) else "octotui's state folder"
+
+
+def ensure_writable_folder(folder: Path, *, what: str, elsewhere: str) -> Path:
+    """Create ``folder`` private and prove it takes a file of some size; ``BadInput`` names ``what`` and the
+    folder, the cause (read-only file system, no space left, not a folder, permission denied) and the
+    fix (``elsewhere`` says how to choose another folder)."""
+    folder = Path(folder)
+    try:
+        private_dir(folder)
+        _probe_write(folder)
+        free = _free_bytes(folder)
+    except OSError as exc:
+        raise _unwritable(folder, exc, what, elsewhere) from None
+    if free is not None and free < MIN_FREE_BYTES:
+        raise BadInput(f"no space left for a run in {what} {shown(str(folder))}: only {free // 1024} KiB free",
+                       f"free some space on that disk, or {elsewhere}")
+    return folder
+
+
+def _probe_write(folder: Path) -> None:
+    """Write, flush and remove a small private file: the only reliable test (permission bits say nothing
+    for root, and a full or read-only file system shows only when written to)."""
+    probe = folder / f".write-test.{os.getpid()}"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        try:
+            os.write(fd, b"\0" * _PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    if not hasattr(os, "statvfs"):
+        return None
+    st = os.statvfs(folder)
+    # root may also write into the blocks a file system keeps in reserve for it.
+    blocks = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+    return blocks * st.f_frsize
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The file that stands where ``folder`` or one of its parents should be a folder, if any."""
+    for p in (folder, *folder.parents):
+        if p.exists() or p.is_symlink():
+            return None if p.is_dir() else p
+    return None
+
+
+def _not_a_folder(folder: Path, blocker: Path, what: str) -> str:
+    if blocker == folder:
+        return f"{what} {shown(str(folder))} is not a folder: it is a file"
+    return f"{what} {shown(str(folder))} cannot be a folder: {shown(str(blocker))} is a file"
+
+
+def _unwritable(folder: Path, exc: OSError, what: str, elsewhere: str) -> BadInput:
+    where = f"{what} {shown(str(folder))}"
+    # Name the folder that refused when it is a parent (creating the state folder failed there).
+    failed = f" (at {shown(str(exc.filename))})" if exc.filename and Path(str(exc.filename)) in folder.parents \
+        else ""
+    code = exc.errno
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(folder) or folder
+        return BadInput(_not_a_folder(folder, blocker, what), f"move that file away, or {elsewhere}")
+    if code == errno.EROFS:
+        return BadInput(f"{where} is on a read-only file system{failed}", elsewhere)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        cause = "no space left on the disk" if code == errno.ENOSPC else "the disk quota is used up"
+        return BadInput(f"{where} cannot take a run: {cause}{failed}",
+                        f"free some space on that disk, or {elsewhere}")
+    if code in (errno.EACCES, errno.EPERM):
+        return BadInput(f"{where} is not writable: permission denied{failed}",
+                        f"give your user write access to it, or {elsewhere}")
+    return BadInput(f"{where} cannot be written: {exc.strerror or exc}{failed}", elsewhere)

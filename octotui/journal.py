@@ -13,21 +13,35 @@ and keeps growing when a resumed run appends to the same journal. Types and thei
                       whole output is in ``<node>/<step>.log``), ``truncated`` when capped
 ``step_done``         ``node``, ``step``, ``changed`` (bool), ``duration_ms``
 ``step_failed``       ``node``, ``step``, ``error``, ``hint``, ``duration_ms``
+``step_retried``      ``node``, ``step``, ``attempt`` (the one about to start: 2, 3, ...), ``attempts`` (at most),
+                      ``cause`` (the transport fault that cut the previous attempt off), ``kind``: the step is
+                      run again from its read on a new connection
 ``note``              ``text``, optional ``node``/``step``/``level``
-``master_key_stored`` ``node`` (read from), ``where`` (e.g. "keyring") — never the key
+``master_key_stored`` ``node`` (read from), ``where`` (the keyring or the encrypted file, and the entry), only
+                      when the key was stored and read back — never the key. Otherwise
+                      ``master_key_not_stored``: ``node``, ``reason``, ``hint`` (how to read it again to record it)
 ``cancel_requested``  ``reason``
-``run_finished``      ``status`` (done|failed|cancelled), ``exit_code`` (0|1|3), optional ``message``
+``run_finished``      ``status`` (done|failed|cancelled|busy), ``exit_code`` (0|1|3|4, ``octotui.errors.ExitCode``),
+                      optional ``message`` and ``hint``; ``busy``: another run holds the cluster's lease,
+                      nothing was changed. A run that ends without one, its runner gone, is ``crashed`` and
+                      its code is 5 (``RUNNER_LOST``)
 ====================  ==========================================================================================
 
 Every string in an event, keys included, passes the redactor before it is serialised, and every output
 chunk passes a (streaming) redactor before it reaches a log. Each event is one ``write`` on an ``O_APPEND``
 descriptor followed by ``fsync``: a kill -9 loses at most the event being written, and a reader skips a
 torn last line (and any undecodable line) instead of failing.
+
+A full disk must not leave a run without its end: the writer keeps a small reserve file in the run folder
+(``.space-reserve``) and gives that space back the moment a write finds the disk full, so the failure, the
+end of the run and the detail in ``runner.log`` can still be written. From then on step output is refused
+(``JournalWriteError``, which names the file) and only events are written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -38,6 +52,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from octotui import __version__
+from octotui.errors import ExitCode
 from octotui.runstore import (
     ensure_private_dir,
     fsync_dir,
@@ -53,11 +68,31 @@ from octotui.runstore import (
 
 JOURNAL = "journal.jsonl"
 Event = dict[str, Any]
-RunStatus = Literal["running", "done", "failed", "cancelled", "crashed"]
-FINAL_STATUSES = ("done", "failed", "cancelled")
-EXIT_CODES = {"done": 0, "failed": 1, "cancelled": 3}
+RunStatus = Literal["running", "done", "failed", "cancelled", "busy", "crashed"]
+FINAL_STATUSES = ("done", "failed", "cancelled", "busy")
+#: The exit code each way a run can end (``run_finished`` may carry another, e.g. 2 for bad answers).
+EXIT_CODES = {"done": int(ExitCode.OK), "failed": int(ExitCode.FAILED), "cancelled": int(ExitCode.CANCELLED),
+              "busy": int(ExitCode.BUSY)}
 #: A journal event carries at most this much of one output chunk; the step log has all of it.
 MAX_EVENT_TEXT = 8192
+#: Space held back in each run folder while the run writes, given back when the disk fills up so that the
+#: failure can still be recorded (a few events and a detail in runner.log need far less).
+SPACE_RESERVE = ".space-reserve"
+SPACE_RESERVE_BYTES = 64 * 1024
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class JournalWriteError(OSError):
+    """Writing the run's journal, a step log or a file beside them failed (most often: the disk is full).
+    ``filename`` is the file, ``folder`` the run folder, ``errno``/``strerror`` what the system said."""
+
+    def __init__(self, code: int | None, strerror: str | None, filename: Path, folder: Path) -> None:
+        super().__init__(code, strerror or "write failed", str(filename))
+        self.folder = folder
+
+    @property
+    def disk_full(self) -> bool:
+        return self.errno in _FULL
 
 
 class Redactor(Protocol):
@@ -122,10 +157,6 @@ class _StepLog:
             self.streams[stream] = self._factory() if self._factory else _ChunkRedactor(self._redactor)
         return self.streams[stream]
 
-    def write(self, text: str) -> None:
-        if text:
-            os.write(self.fd, text.encode("utf-8", errors="replace"))
-
 
 class JournalWriter:
     """Appends events to one run's journal and output to its step logs. Thread-safe: nodes run in parallel
@@ -141,11 +172,87 @@ class JournalWriter:
         self._clock = clock
         self._lock = threading.Lock()
         self._logs: dict[tuple[str, str], _StepLog] = {}
+        #: Set once a write found the disk full: step output is refused from then on.
+        self.full: JournalWriteError | None = None
         existed = self.path.exists()
         self._fd: int | None = open_private(self.path, os.O_RDWR | os.O_APPEND)
         self._seq = self._recover()
         if not existed:
             fsync_dir(run_dir)
+        self._reserve = self._hold_reserve()
+
+    # --- writing, and what a full disk does to it
+
+    def _hold_reserve(self) -> Path | None:
+        """Set ``SPACE_RESERVE_BYTES`` aside in the run folder (best effort: none when there is no room)."""
+        path = self.run_dir / SPACE_RESERVE
+        try:
+            fd = open_private(path, os.O_WRONLY)
+        except OSError:
+            return None
+        try:
+            os.posix_fallocate(fd, 0, SPACE_RESERVE_BYTES)
+            return path
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        finally:
+            os.close(fd)
+
+    def _release_reserve(self) -> bool:
+        path, self._reserve = self._reserve, None
+        if path is None:
+            return False
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return True
+
+    def _write(self, fd: int, data: bytes, path: Path, *, use_reserve: bool = True) -> None:
+        """Write all of ``data``. The first time the disk is full the reserve is given back; a journal
+        event (``use_reserve``) then goes on into that space, so it is not left torn, while step output
+        fails. Any failure is a ``JournalWriteError`` naming ``path``."""
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(fd, view)
+            except OSError as exc:
+                if exc.errno in _FULL:
+                    self._note_full(exc, path)
+                    if self._release_reserve() and use_reserve:
+                        continue
+                raise JournalWriteError(exc.errno, exc.strerror, path, self.run_dir) from exc
+            view = view[written:]
+
+    def _sync(self, fd: int, path: Path) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                self._note_full(exc, path)
+            raise JournalWriteError(exc.errno, exc.strerror, path, self.run_dir) from exc
+
+    def _note_full(self, exc: OSError, path: Path) -> None:
+        if self.full is None:
+            self.full = JournalWriteError(exc.errno, exc.strerror, path, self.run_dir)
+
+    def runner_log(self, text: str) -> Path | None:
+        """Append ``text`` (redacted) to the run's ``runner.log``, beside the runner's own output: where the
+        detail of a failure goes that the journal cannot hold, or when the journal cannot be written. Best
+        effort; returns the file when the text is in it."""
+        path = self.run_dir / "runner.log"  # detach.RUNNER_LOG: the runner's stdout and stderr
+        try:
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND)
+        except OSError:
+            return None
+        try:
+            with self._lock:
+                self._write(fd, self._redactor.redact(text).encode("utf-8", errors="replace"), path)
+            return path
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def _recover(self) -> int:
         """Continue after what is there: the last good ``seq``; a torn last line is closed with a newline
@@ -169,17 +276,19 @@ class JournalWriter:
     def emit(self, type_: str, /, **fields: Any) -> Event:
         """Append one event (redacted, flushed and fsynced) and return it as written. A generic caller
         gets the same behaviour as the typed helpers: ``step_output`` also goes to the step log, and the
-        end of a step (or of the run) first releases what the streaming redactors held back."""
+        end of a step (or of the run) first releases what the streaming redactors held back (a failure
+        or the end of the run is recorded even when that last bit of output cannot be)."""
         if type_ == "step_output" and {"node", "step", "stream", "text"} <= fields.keys():
             event = self.step_output(str(fields["node"]), str(fields["step"]), str(fields["stream"]),
                                      str(fields["text"]))
             return event if event is not None else {"type": type_, "seq": self._seq, "held_back": True}
         with self._lock:
             if type_ in ("step_done", "step_failed") and "node" in fields and "step" in fields:
-                self._end_output_locked(str(fields["node"]), str(fields["step"]))
+                self._end_output_locked(str(fields["node"]), str(fields["step"]),
+                                        best_effort=type_ == "step_failed")
             elif type_ == "run_finished":
                 for node, step in list(self._logs):
-                    self._end_output_locked(node, step)
+                    self._end_output_locked(node, step, best_effort=True)
             return self._emit_locked(type_, fields)
 
     def _emit_locked(self, type_: str, fields: Mapping[str, Any]) -> Event:
@@ -192,8 +301,8 @@ class JournalWriter:
                 event[key] = value
         event = redact_value(event, self._redactor)
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode("utf-8", errors="replace"))
-        os.fsync(self._fd)
+        self._write(self._fd, line.encode("utf-8", errors="replace"), self.path)
+        self._sync(self._fd, self.path)
         return event
 
     # typed helpers: the schema in one place
@@ -218,7 +327,10 @@ class JournalWriter:
     def _output_locked(self, log: _StepLog, node: str, step: str, stream: str, clean: str) -> Event | None:
         if not clean:
             return None
-        log.write(self._redactor.redact(clean))
+        if self.full is not None:  # what is left of the disk is kept for the run's events
+            raise JournalWriteError(self.full.errno, self.full.strerror, log.path, self.run_dir)
+        self._write(log.fd, self._redactor.redact(clean).encode("utf-8", errors="replace"), log.path,
+                    use_reserve=False)
         extra: dict[str, Any] = {}
         if len(clean) > MAX_EVENT_TEXT:
             clean, extra["truncated"] = clean[-MAX_EVENT_TEXT:], True
@@ -230,14 +342,19 @@ class JournalWriter:
         with self._lock:
             self._end_output_locked(node, step)
 
-    def _end_output_locked(self, node: str, step: str) -> None:
+    def _end_output_locked(self, node: str, step: str, *, best_effort: bool = False) -> None:
+        """``best_effort``: a step log that cannot be completed (a full disk) does not stop what comes
+        next, i.e. recording a failure or the end of the run."""
         log = self._logs.pop((node, step), None)
         if log is None:
             return
         try:
             for stream, red in log.streams.items():
                 self._output_locked(log, node, step, stream, red.flush())
-            os.fsync(log.fd)
+            self._sync(log.fd, log.path)
+        except OSError:
+            if not best_effort:
+                raise
         finally:
             os.close(log.fd)
 
@@ -250,7 +367,7 @@ class JournalWriter:
     def step_failed(self, node: str, step: str, *, error: str, hint: str, duration_ms: int | None = None,
                     **extra: Any) -> Event:
         with self._lock:
-            self._end_output_locked(node, step)
+            self._end_output_locked(node, step, best_effort=True)
             fields: dict[str, Any] = {"node": node, "step": step, "error": error, "hint": hint, **extra}
             if duration_ms is not None:
                 fields["duration_ms"] = int(duration_ms)
@@ -263,16 +380,20 @@ class JournalWriter:
         """Record that the master key was read and stored; the key itself is never an argument here."""
         return self.emit("master_key_stored", node=node, where=where, **extra)
 
+    def master_key_not_stored(self, *, node: str, reason: str, hint: str, **extra: Any) -> Event:
+        """Record that the master key read from ``node`` was NOT stored, why, and how to read it again."""
+        return self.emit("master_key_not_stored", node=node, reason=reason, hint=hint, **extra)
+
     def cancel_requested(self, reason: str = "requested") -> Event:
         return self.emit("cancel_requested", reason=reason)
 
-    def run_finished(self, status: Literal["done", "failed", "cancelled"], *, exit_code: int | None = None,
+    def run_finished(self, status: Literal["done", "failed", "cancelled", "busy"], *, exit_code: int | None = None,
                      **extra: Any) -> Event:
         if status not in EXIT_CODES:
             raise ValueError(f"run status must be one of {', '.join(EXIT_CODES)}, not {status!r}")
         with self._lock:
             for node, step in list(self._logs):
-                self._end_output_locked(node, step)
+                self._end_output_locked(node, step, best_effort=True)
             code = EXIT_CODES[status] if exit_code is None else exit_code
             return self._emit_locked("run_finished", {"status": status, "exit_code": code, **extra})
 
@@ -284,17 +405,25 @@ class JournalWriter:
         key = (node, step)
         if key not in self._logs:
             path = self.step_log_path(node, step)
-            ensure_private_dir(path.parent)
-            self._logs[key] = _StepLog(path, self._redactor, self._stream_factory)
+            try:
+                ensure_private_dir(path.parent)
+                self._logs[key] = _StepLog(path, self._redactor, self._stream_factory)
+            except OSError as exc:
+                if exc.errno in _FULL:
+                    self._note_full(exc, path)
+                raise JournalWriteError(exc.errno, exc.strerror, path, self.run_dir) from exc
         return self._logs[key]
 
     def close(self) -> None:
         with self._lock:
-            for node, step in list(self._logs):
-                self._end_output_locked(node, step)
-            if self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)
+            try:
+                for node, step in list(self._logs):
+                    self._end_output_locked(node, step, best_effort=self.full is not None)
+            finally:
+                if self._fd is not None:
+                    fd, self._fd = self._fd, None
+                    os.close(fd)
+                self._release_reserve()
 
     def __enter__(self) -> JournalWriter:
         return self
@@ -414,7 +543,7 @@ def status_of(events: Sequence[Event], alive: bool) -> RunStatus:
 
 
 def run_status(run_dir: Path) -> RunStatus:
-    """running / done / failed / cancelled / crashed (no ``run_finished`` and nobody executing it)."""
+    """running / done / failed / cancelled / busy / crashed (no ``run_finished`` and nobody executing it)."""
     events = read_events(run_dir)
     index, _ = last_run_started(events)
     if any(e["type"] == "run_finished" for e in events[max(index, 0):]):
@@ -444,6 +573,9 @@ def summarize_run(run_dir: Path) -> RunSummary:
     status = run_status(run_dir)
     if status in ("running", "crashed"):
         finished = None
+    exit_code = finished.get("exit_code") if finished else None
+    if status == "crashed":
+        exit_code = int(ExitCode.RUNNER_LOST)
     return RunSummary(
         id=run_dir.name, path=run_dir,
         started=first.get("ts") if first else None,
@@ -451,7 +583,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         status=status,
         mode=started.get("mode") if started else None,
         nodes=tuple(str(n) for n in (started.get("nodes") or ())) if started else (),
-        exit_code=finished.get("exit_code") if finished else None,
+        exit_code=exit_code,
     )
 
 

@@ -29,6 +29,13 @@ NEEDS_CREDENTIALS: frozenset[str] = frozenset({
 })
 
 
+#: The warning for ``[winrm] server_cert_validation = "ignore"`` (``check`` says the same per node).
+CERT_NOT_VALIDATED = ("[winrm] server_cert_validation = \"ignore\": the nodes' TLS certificates are NOT validated, "
+                      "so anyone on the path can pose as a node and receive the passwords octotui sends it. Set "
+                      "[winrm] ca_cert to the CA's PEM file and server_cert_validation = \"validate\" (\"ignore\" "
+                      "is for a test lab only).")
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a credential-needing step runs as, and how."""
@@ -139,13 +146,15 @@ def _chain(spec: ClusterSpec, node: NodeSpec, first: bool, cred: Identity, sessi
         + "  (password via OCTOPUS_SERVICE_PASSWORD)")
     add("ping", "wait for /api/octopusservernodes/ping to answer 200", "wait-ping.ps1", changing=False)
     if first and spec.mode == "create":
-        add("master-key", "read the master key and store it in the keyring",
+        add("master-key", "read the master key; keep it in the keyring or the encrypted file (--master-key-store)",
             oc.preview(oc.show_master_key(inst)), changing=False)
     return steps
 
 
 def build_plan(spec: ClusterSpec, *, have_winrm_password: bool = True, have_service_password: bool = True) -> Plan:
     cred, warnings = credential_identity(spec, have_winrm_password, have_service_password)
+    if spec.winrm.https and spec.winrm.server_cert_validation == "ignore":
+        warnings.insert(0, CERT_NOT_VALIDATED)
     session = Identity("credssp" if spec.winrm.transport == "credssp" else "session", spec.winrm.username)
     plan = Plan(spec=spec, warnings=warnings, credential_identity=cred)
     cred_or_session = cred or session

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,19 +23,28 @@ from types import FrameType
 from typing import Any, TextIO
 
 from octotui.cancel import request_cancel
+from octotui.errors import ExitCode
 from octotui.journal import Event, JournalTail, run_status
+from octotui.textsafe import LINE_LIMIT, shown
 
-_ANSI_RE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (window title, hyperlinks)
-                      r"|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]"  # CSI and other escapes
-                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters
+# Whole escape sequences a tool writes for looks: colours and cursor moves (CSI), window titles and
+# hyperlinks (OSC). Dropped; any other control character is shown escaped (``octotui.textsafe``).
+_ANSI_RE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC, terminated
+                      r"|\x1b\[[0-?]*[ -/]*[@-~]")  # CSI
 _COLORS = {"done": "32", "running": "36", "failed": "31", "stopped": "33", "waiting": "2", "cancel": "33"}
 EXIT_FAILED, EXIT_CANCELLED = 1, 3
 
 
-def clean_text(text: str) -> str:
-    """Output from a remote command without escape sequences or control characters that would move
-    our cursor or recolour the terminal."""
-    return _ANSI_RE.sub("", text.replace("\t", " ")).strip()
+def clean_text(text: str, limit: int = LINE_LIMIT) -> str:
+    """Output or an error from a node as one line that cannot drive the terminal: colour and title
+    sequences dropped, every other control character (ESC, BEL, CR, NUL, a newline ...) shown escaped
+    (``\\x1b``, ``\\r``), tabs as spaces, and at most ``limit`` characters (head and tail)."""
+    return shown(_ANSI_RE.sub("", text.replace("\t", " ")).strip(), limit)
+
+
+def _label(value: object) -> str:
+    """A node name, step id or run id from the journal, safe to print."""
+    return shown(str(value), 80)
 
 
 def fmt_duration(seconds: float) -> str:
@@ -56,6 +66,7 @@ class NodeProgress:
     last_ts: float | None = None
     last_output: str = ""
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    retries: int = 0  # steps run again after a transport fault
 
     @property
     def total(self) -> int:
@@ -85,8 +96,12 @@ class RunProgress:
     final_status: str | None = None
     exit_code: int | None = None
     message: str = ""
+    #: What to do about how the run ended (a busy cluster: how to follow the holder or take over).
+    hint: str = ""
     notes: list[str] = field(default_factory=list)
     last_ts: float | None = None
+    #: Set when the master key read from the first node was NOT stored: what to tell the administrator.
+    master_key_warning: list[str] = field(default_factory=list)
 
     def node(self, name: str) -> NodeProgress:
         if name not in self.nodes:
@@ -97,14 +112,14 @@ class RunProgress:
         kind = event.get("type")
         ts = event.get("ts") if isinstance(event.get("ts"), int | float) else None
         self.last_ts = ts or self.last_ts
-        name = str(event.get("node", ""))
-        step = str(event.get("step", ""))
+        name = _label(event.get("node", ""))
+        step = _label(event.get("step", ""))
         if kind == "run_started":
             self._start(event, ts)
         elif kind == "step_started":
             node = self.node(name)
             node.current = step
-            node.titles.setdefault(step, str(event.get("title", "")))
+            node.titles.setdefault(step, clean_text(str(event.get("title", ""))))
             if step not in node.steps:
                 node.steps.append(step)
             node.started = node.started if node.started is not None else ts
@@ -127,9 +142,19 @@ class RunProgress:
         elif kind == "note":
             prefix = f"{name}: " if name else ""
             self.notes.append(prefix + clean_text(str(event.get("text", ""))))
+        elif kind == "step_retried":
+            self.node(name).retries += 1
+            of = f" of {event['attempts']}" if event.get("attempts") else ""
+            self.notes.append(f"{name}: {step} was cut off ({clean_text(str(event.get('cause', '')))}); running it "
+                              f"again from its read (attempt {event.get('attempt', '?')}{of})")
         elif kind == "master_key_stored":
             self.notes.append(f"master key read from {name or 'the first node'} and stored in "
-                              f"{event.get('where', 'the keyring')}")
+                              f"{clean_text(str(event.get('where', '?')))}; back it up somewhere safe as well")
+        elif kind == "master_key_not_stored":
+            self.master_key_warning = [
+                f"WARNING: the master key read from {name or 'the first node'} was NOT stored: "
+                f"{clean_text(str(event.get('reason', '')))}.",
+                f"Record it now, before that node is lost: {clean_text(str(event.get('hint', '')))}"]
         elif kind == "cancel_requested":
             self.cancel_requested = True
         elif kind == "run_finished":
@@ -137,20 +162,21 @@ class RunProgress:
             code = event.get("exit_code")
             self.exit_code = code if isinstance(code, int) else EXIT_FAILED
             self.message = clean_text(str(event.get("message", "")))
+            self.hint = clean_text(str(event.get("hint", "") or ""))
 
     def _start(self, event: Event, ts: float | None) -> None:
-        self.run_id = str(event.get("run_id", self.run_id))
-        self.mode = str(event.get("mode", ""))
+        self.run_id = _label(event.get("run_id", self.run_id))
+        self.mode = _label(event.get("mode", ""))
         self.started = ts if self.started is None else self.started
         self.nodes, self.cancel_requested, self.final_status, self.exit_code = {}, False, None, None
         plan = event.get("plan") or {}
         names = list(event.get("nodes") or plan)
         for name in names:
-            node = self.node(str(name))
+            node = self.node(_label(name))
             for item in plan.get(name, []) if isinstance(plan, dict) else []:
                 sid, title = (item.get("step"), item.get("title", "")) if isinstance(item, dict) else (item, "")
-                node.steps.append(str(sid))
-                node.titles[str(sid)] = str(title)
+                node.steps.append(_label(sid))
+                node.titles[_label(sid)] = clean_text(str(title))
 
 
 def fold(events: Iterable[Event]) -> RunProgress:
@@ -197,9 +223,17 @@ def render(progress: RunProgress, *, width: int = 100, color: bool = False, now:
                 lines.append(_fit(f"      hint: {clean_text(hint)}", width))
     for note in progress.notes[-3:]:
         lines.append(_fit(f"  note: {note}", width))
+    for text in progress.master_key_warning:  # stays on screen: the one secret whose loss cannot be undone
+        for part in textwrap.wrap(text, max(20, width - 4), break_on_hyphens=False):
+            lines.append(_paint(f"  {part}", "33", color))
     if progress.cancel_requested and not progress.final_status:
         lines.append(_paint(_fit("  stop requested: the run stops at the next safe point", width), "33", color))
-    if progress.final_status:
+    if progress.final_status == "busy":  # the whole refusal matters (who holds it, how to take over): wrap it
+        lines += textwrap.wrap(final_message(progress), max(20, width))
+        if progress.hint:
+            lines += textwrap.wrap(f"hint: {progress.hint}", max(20, width), initial_indent="  ",
+                                   subsequent_indent="    ")
+    elif progress.final_status:
         lines.append(_fit(final_message(progress), width))
     return lines
 
@@ -218,6 +252,8 @@ def final_message(progress: RunProgress) -> str:
     if status == "cancelled":
         return (f"Cancelled at a safe point (exit {code}){extra}; `octotui apply` again (or --resume "
                 f"{progress.run_id}) continues")
+    if status == "busy":
+        return f"Not started (exit {code}){extra}"
     failed = [(n.name, s, e) for n in progress.nodes.values() for s, e, _ in n.failures]
     where = f" ({', '.join(f'{n} {s}' for n, s, _ in failed)})" if failed else ""
     return f"Failed{where} (exit {code}){extra}; fix the cause, then `octotui apply` again to continue"
@@ -226,7 +262,7 @@ def final_message(progress: RunProgress) -> str:
 def describe(event: Event, progress: RunProgress) -> list[str]:
     """One appended line (or two) per milestone, for logs; ``progress`` already includes ``event``."""
     kind = event.get("type")
-    name, step = str(event.get("node", "")), str(event.get("step", ""))
+    name, step = _label(event.get("node", "")), _label(event.get("step", ""))
     if kind == "run_started":
         nodes = ", ".join(progress.nodes)
         return [f"Run {progress.run_id} started ({progress.mode}; nodes: {nodes})"]
@@ -243,12 +279,15 @@ def describe(event: Event, progress: RunProgress) -> list[str]:
         if event.get("hint"):
             lines.append(f"{name}  hint: {clean_text(str(event['hint']))}")
         return lines
-    if kind in ("note", "master_key_stored"):
+    if kind in ("note", "master_key_stored", "step_retried"):
         return [f"note: {progress.notes[-1]}"] if progress.notes else []
+    if kind == "master_key_not_stored":
+        return list(progress.master_key_warning)
     if kind == "cancel_requested":
         return ["Stop requested: the run stops at the next safe point"]
     if kind == "run_finished":
-        return [final_message(progress)]
+        hint = [f"hint: {progress.hint}"] if progress.final_status == "busy" and progress.hint else []
+        return [*progress.master_key_warning, final_message(progress), *hint]
     return []
 
 
@@ -373,10 +412,11 @@ class LiveProgress:
                     if self.progress.final_status is not None:
                         continue
                     self._drawn = 0
-                    self._say([f"The run stopped without finishing (its process is gone: crashed or "
-                                       f"killed). `octotui apply` again, or --resume {self.run_dir.name}, "
-                                       f"continues where it stopped."])
-                    return EXIT_FAILED
+                    code = int(ExitCode.RUNNER_LOST)
+                    self._say([f"The run stopped without finishing: its process is gone (killed, crashed, or "
+                               f"the machine went down) (exit {code}). `octotui apply` again, or --resume "
+                               f"{self.run_dir.name}, continues where it stopped."])
+                    return code
             time.sleep(self.poll)
 
 

@@ -17,6 +17,12 @@ Errors: every pywinrm/requests failure becomes a ``RemoteError`` naming the node
 can branch on, a message and a hint for the user. A dropped connection (or the HTTP 400 Windows answers
 an encrypted message that arrives on a fresh connection) rebuilds the Protocol and the shell; the
 command is sent again only when the caller said it is safe to repeat (``idempotent=True``).
+
+``RemoteError.transient`` marks a transport fault (the connection dropped, refused or stalled, an HTTP 5xx,
+a WS-Man fault Windows raises while a service restarts): nothing about the request itself was wrong, but
+whether it ran is unknown. The executor answers one by reconnecting and running the whole step again from
+its read. A shell left behind by such a fault is listed in ``abandoned_shells``; ``reap`` deletes it over a
+new connection, which ends its processes (WinRS), so a cut-off command does not run on beside its repeat.
 """
 
 from __future__ import annotations
@@ -70,16 +76,24 @@ FAULT_TIMED_OUT = 2150858793
 FAULT_INVALID_SELECTORS = 2150858843  # the shell or command is gone (idle timeout, reboot, WinRM restart)
 FAULT_QUOTA = 2150859174  # 0x803381A6: a per-shell/per-user quota (Ansible reconnects on it)
 FAULT_BUSY = 170  # ERROR_BUSY on Send
+#: WS-Man faults that say the node's WinRM service is in a passing state, not that the request is wrong
+#: (HRESULT and plain Win32 forms): ERROR_KEY_DELETED (the service's profile was unloaded under it),
+#: ERROR_SHUTDOWN_IN_PROGRESS, RPC_S_SERVER_UNAVAILABLE (a service restarting), ERROR_NO_SYSTEM_RESOURCES.
+TRANSIENT_FAULTS = frozenset({0x800703FA, 1018, 0x8007045B, 1115, 0x800706BA, 1722, 0x800705AA, 1450})
 
 
 class RemoteError(Exception):
     """A remote call that failed, said for a user: which node, what kind of failure, what to do.
 
     ``retryable`` tells the caller that trying again later may work (a dropped connection, a timeout).
-    ``reconnect`` (internal) means the session's connection or shell cannot be trusted any more."""
+    ``reconnect`` (internal) means the session's connection or shell cannot be trusted any more.
+    ``transient`` means a transport fault, not a verdict on the request: the call may or may not have run,
+    and a new connection may well succeed (a reboot, a dropped or stalled connection, a passing WS-Man 500).
+    A command that outlived its deadline, bad credentials, TLS and configuration errors are never transient."""
 
     def __init__(self, node: str, kind: ErrorKind, message: str, hint: str = "", retryable: bool = False,
-                 *, reconnect: bool = False, http_status: int | None = None, fault_code: int | None = None) -> None:
+                 *, reconnect: bool = False, http_status: int | None = None, fault_code: int | None = None,
+                 transient: bool = False) -> None:
         super().__init__(f"{node}: {message}")
         self.node = node
         self.kind = kind
@@ -89,6 +103,7 @@ class RemoteError(Exception):
         self.reconnect = reconnect
         self.http_status = http_status
         self.fault_code = fault_code
+        self.transient = transient
 
     def __str__(self) -> str:
         return f"{self.node}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
@@ -254,6 +269,7 @@ class NodeSession:
         self.reconnects = 0
         self._protocol: Any = None
         self._shell: str | None = None
+        self._abandoned: list[str] = []
         self._busy = threading.Lock()
         self._validate(parts.scheme.lower())
 
@@ -358,8 +374,11 @@ class NodeSession:
                 raise
 
     def _drop(self) -> None:
-        """Forget the connection and the shell (the node ends an abandoned shell after its idle timeout)."""
-        protocol, self._protocol, self._shell = self._protocol, None, None
+        """Forget the connection and the shell (the node ends an abandoned shell after its idle timeout, or
+        ``reap`` deletes it sooner)."""
+        protocol, shell, self._protocol, self._shell = self._protocol, self._shell, None, None
+        if shell is not None and shell not in self._abandoned:
+            self._abandoned.append(shell)
         if protocol is not None:
             with contextlib.suppress(Exception):
                 protocol.transport.close_session()
@@ -372,7 +391,41 @@ class NodeSession:
                 protocol.transport.read_timeout_sec = min(self.read_timeout, 15)
                 with contextlib.suppress(Exception):
                     protocol.close_shell(shell, close_session=True)
+                self._shell = None
             self._drop()
+
+    @property
+    def abandoned_shells(self) -> list[str]:
+        """Shells this session gave up on after a transport fault, which may still run a command."""
+        return list(self._abandoned)
+
+    def reap(self, shells: Sequence[str]) -> int:
+        """Delete ``shells`` (left behind by another session to this node) over this session's connection:
+        WinRS then ends their processes. Best effort: a shell the node no longer knows (it rebooted, or
+        idled it out) is already gone. Returns how many the node deleted."""
+        deleted = 0
+        with self._guard():
+            if not shells:
+                return 0
+            self._ensure_shell()
+            protocol = self._protocol
+            saved = protocol.transport.read_timeout_sec
+            protocol.transport.read_timeout_sec = min(saved, 15)
+            try:
+                for shell in shells:
+                    try:
+                        self._call(partial(protocol.close_shell, shell, close_session=False))
+                        deleted += 1
+                    except RemoteError as exc:
+                        if exc.reconnect and exc.fault_code != FAULT_INVALID_SELECTORS:
+                            self._drop()  # this connection broke too: the next command reconnects
+                            break
+                    except AssertionError:
+                        deleted += 1  # pywinrm checks RelatesTo on the reply; the Delete itself went through
+            finally:
+                if self._protocol is protocol:
+                    protocol.transport.read_timeout_sec = saved
+        return deleted
 
     def __enter__(self) -> NodeSession:
         return self
@@ -500,6 +553,7 @@ class NodeSession:
             protocol.transport.read_timeout_sec = saved
 
     def _deadline_error(self, deadline_s: float) -> RemoteError:
+        # Not transient: the node answered all along; the command itself took too long.
         return RemoteError(self.node, "timeout", f"the command did not finish within {deadline_s:g} s and was "
                            "terminated", "raise the step's deadline if the node is just slow, or look at what "
                            "the command waits for (its output so far is in the step log)", retryable=True)
@@ -579,7 +633,8 @@ class NodeSession:
             if pass_timeouts:
                 raise
             raise RemoteError(self.node, "timeout", "the node did not answer within the WS-Man operation timeout",
-                              "the node may be overloaded; try again", retryable=True) from None
+                              "the node may be overloaded or restarting; check that it is up", retryable=True,
+                              transient=True) from None
         except Exception as exc:
             mapped = map_error(exc, self.node, encrypted=self._encrypted(), transport=self.transport,
                                endpoint=self.endpoint, read_timeout=self.read_timeout)
@@ -645,25 +700,25 @@ def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transpo
         reason = (exc.reason or "").strip()
         if code == FAULT_INVALID_SELECTORS:
             return RemoteError(node, "wsman", f"the node no longer knows this shell or command ({reason})",
-                               "the node's WinRM service restarted or the shell idled out; it will be reopened",
-                               retryable=True, reconnect=True, http_status=exc.code, fault_code=code)
+                               "the node restarted, its WinRM service restarted, or the shell idled out",
+                               retryable=True, reconnect=True, http_status=exc.code, fault_code=code, transient=True)
         if code == FAULT_QUOTA or exc.wmierror_code == FAULT_QUOTA:
             return RemoteError(node, "wsman", f"a WinRM quota was exceeded ({reason})",
-                               "too many shells or commands for this user: the shell will be reopened; raise "
-                               "MaxShellsPerUser if it keeps happening", retryable=True, reconnect=True,
-                               http_status=exc.code, fault_code=code)
+                               "too many shells or commands for this user: raise MaxShellsPerUser on the node if "
+                               "it keeps happening", retryable=True, reconnect=True,
+                               http_status=exc.code, fault_code=code, transient=True)
         label = f"fault {code} (0x{code:08X})" if code is not None else f"fault {exc.fault_subcode or exc.fault_code}"
         return RemoteError(node, "wsman", f"WS-Management {label}: {reason}",
                            "the node's WinRM service reported an error; see the node's event log "
                            "(Microsoft-Windows-WinRM/Operational) if it persists", retryable=True,
-                           http_status=exc.code, fault_code=code)
+                           http_status=exc.code, fault_code=code, transient=code in TRANSIENT_FAULTS)
     if isinstance(exc, WinRMTransportError):
         status = exc.code
         if status == 400 and encrypted:
             return RemoteError(node, "dropped", "the node refused an encrypted message on a new connection "
-                               "(HTTP 400): the previous connection was closed", "the connection is re-opened; "
-                               "commands that are safe to repeat are sent again", retryable=True, reconnect=True,
-                               http_status=400)
+                               "(HTTP 400): the previous connection was closed", "the node or a network device "
+                               "closed an idle connection; check that the node stays reachable if it keeps "
+                               "happening", retryable=True, reconnect=True, http_status=400, transient=True)
         if status == 413:
             return RemoteError(node, "http", "the request was larger than the node's MaxEnvelopeSizekb (HTTP 413)",
                                "raise MaxEnvelopeSizekb on the node "
@@ -671,7 +726,7 @@ def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transpo
                                http_status=413)
         return RemoteError(node, "http", f"the node answered HTTP {status}",
                            "check that the endpoint is a WinRM listener (…/wsman)", retryable=status >= 500,
-                           http_status=status)
+                           http_status=status, transient=status >= 500)
     if has(requests.exceptions.SSLError, ssl.SSLError) and transport == "certificate" and not any(
             "certificate_verify_failed" in str(e).lower() or "certificate verify failed" in str(e).lower()
             for e in _chain(exc)):
@@ -687,26 +742,27 @@ def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transpo
     if has(requests.exceptions.ConnectTimeout):
         return RemoteError(node, "unreachable", f"no answer from {target} (connect timed out)",
                            "check the host name, the network path and the firewall (WinRM: 5985 http, 5986 https)",
-                           retryable=True)
+                           retryable=True, transient=True)
     if has(requests.exceptions.ReadTimeout, socket.timeout, TimeoutError):
         return RemoteError(node, "timeout", f"{target} did not answer within {read_timeout:g} s",
-                           "the node may be overloaded or the connection stalled; it will be re-opened",
-                           retryable=True, reconnect=True)
+                           "the node may be overloaded or restarting, or the connection stalled",
+                           retryable=True, reconnect=True, transient=True)
     if has(socket.gaierror):
         return RemoteError(node, "unreachable", f"the host name in {target} does not resolve",
                            "check the node's host name (DNS) or give its address")
     if has(ConnectionRefusedError) or any(getattr(e, "errno", None) == errno.ECONNREFUSED for e in chain):
         return RemoteError(node, "refused", f"{target} refused the connection: nothing listens there",
                            "enable the WinRM listener on the node (winrm quickconfig -transport:https) and check "
-                           "the port", retryable=True)
+                           "the port", retryable=True, transient=True)
     if has(requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError):
         established = not any(type(e).__name__ == "NewConnectionError" for e in chain)
         if not established:
             return RemoteError(node, "unreachable", f"cannot connect to {target}: {_short(exc)}",
-                               "check the host name, the network path and the firewall", retryable=True)
+                               "check the host name, the network path and the firewall", retryable=True,
+                               transient=True)
         return RemoteError(node, "dropped", "the connection to the node was closed during a call",
-                           "the connection is re-opened; commands that are safe to repeat are sent again",
-                           retryable=True, reconnect=True)
+                           "the node restarted, or the network or a proxy closed the connection; check that the "
+                           "node is up and stays reachable", retryable=True, reconnect=True, transient=True)
     if isinstance(exc, WinRMError):
         kind: ErrorKind = "config" if "not installed" in str(exc) else "protocol"
         return RemoteError(node, kind, f"WinRM client error: {exc}", _transport_hint(transport))

@@ -9,8 +9,12 @@ leaves a stale lock behind):
 
 - the *run lock* (``runs/<id>/lock``): held by the process executing the run; "is the lock held?" is how a
   reader tells a running run from a crashed one without trusting a pid that may have been reused;
-- the *cluster lock* (``<home>/locks/<key>.lock``, keyed by the answers file): a second ``apply`` of the same
-  answers is refused with a message naming the running run and ``octotui attach``.
+- the *cluster lock* (``<home>/locks/<key>.lock``, keyed by the answers file): a fast local guard, so that a
+  second ``apply`` of the same answers from the same home is refused at once, naming the running run (whose
+  folder exists before the lock is taken) and ``octotui attach``. It cannot see a copy of the answers file,
+  another ``OCTOTUI_HOME`` or another console: what keeps those off the cluster is the lease the runner takes
+  on the nodes themselves (``octotui.lease``). The runner adopts the lock it inherits, and empties and frees
+  it when it releases that lease, so a lock file never names a run that has ended.
 
 A lock can be handed to a detached child (``octotui.detach.start_detached(handover=...)``): flock locks belong
 to the open file, so the child's inherited descriptor keeps it held after the parent closes its own.
@@ -381,6 +385,49 @@ def lock_cluster(home: Path, answers: Path, run_id: str, *, wait: float = 0.0) -
     return HeldLock(path, fd)
 
 
+def inherited_cluster_lock(home: Path, answers: Path, run_id: str) -> HeldLock | None:
+    """In the runner: the cluster lock ``apply`` handed over (an inherited descriptor of the lock file), now
+    naming ``run_id`` and this process; ``None`` when this process was started without it. Found by the
+    file's identity among this process's descriptors (Linux ``/proc/self/fd``)."""
+    path = cluster_lock_path(home, answers)
+    try:
+        wanted = os.stat(path)
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        return None
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) != (wanted.st_dev, wanted.st_ino):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # already ours: this only confirms it
+        except OSError:
+            continue
+        os.set_inheritable(fd, False)  # nothing the runner starts may keep the cluster locked
+        _write_holder(fd, {"run_id": run_id, "pid": os.getpid(), "answers": str(answers.expanduser().resolve())})
+        return HeldLock(path, fd)
+    return None
+
+
+def end_cluster_lock(lock: HeldLock | None) -> None:
+    """Empty the lock file (it must not go on naming a run that has ended) and free it. Never raises."""
+    if lock is None or not lock.held:
+        return
+    with contextlib.suppress(OSError):
+        os.ftruncate(lock.fileno(), 0)
+    with contextlib.suppress(OSError):
+        lock.release()
+
+
+def discard_unused_run_dir(run_dir: Path) -> None:
+    """Remove a run folder that was created for a run that never started (still empty)."""
+    with contextlib.suppress(OSError):
+        os.rmdir(run_dir)
+
+
 def cluster_lock_holder(home: Path, answers: Path) -> LockHolder | None:
     """Who drives the cluster of ``answers`` right now (``None``: nobody)."""
     path = cluster_lock_path(home, answers)
@@ -389,10 +436,14 @@ def cluster_lock_holder(home: Path, answers: Path) -> LockHolder | None:
     return _read_holder(path) or LockHolder(None, None, str(answers))
 
 
+#: What older versions wrote into a cluster lock before their run had an id; never a run to attach to.
+_NO_RUN_ID = ("", "pending")
+
+
 def cluster_busy_message(answers: Path, holder: LockHolder | None) -> str:
-    if holder and holder.run_id:
-        return (f"another apply is already driving the cluster of {answers} (run {holder.run_id}"
-                f"{f', process {holder.pid}' if holder.pid else ''}); follow it with "
+    if holder and holder.run_id and holder.run_id not in _NO_RUN_ID:
+        return (f"another apply of {answers} is already running from this console (run {holder.run_id}"
+                f"{f', process {holder.pid}' if holder.pid else ''}); nothing was started: follow it with "
                 f"`octotui attach {holder.run_id}`, or wait for it to finish")
-    return (f"another apply is already driving the cluster of {answers}; follow it with `octotui attach`, "
-            f"or wait for it to finish")
+    return (f"another apply of {answers} is already running from this console; nothing was started: "
+            f"`octotui runs` lists the runs, `octotui attach` follows the latest")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up the checkout if needed, then run octotui with the given arguments (default: `lab up`).
+# Set up the checkout if needed, then run octotui with the given arguments (default: `demo`, the wizard on a lab).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$here/scripts/setup.sh"
-if [ "$#" -eq 0 ]; then set -- lab up; fi
+if [ "$#" -eq 0 ]; then set -- demo; fi
 exec "$here/.venv/bin/octotui" "$@"

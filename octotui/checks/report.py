@@ -2,6 +2,10 @@
 
 The table leads with what needs doing: every result gets one line (status, id, summary); a result that did
 not pass also gets what was seen and what to do, indented under it, so the fix is next to the problem.
+
+Results carry what nodes, servers and the answers said (error text, names, paths): in both forms control
+characters are escaped and very long texts shortened (``octotui.textsafe``), so a result can neither drive
+the terminal nor bury the table.
 """
 
 from __future__ import annotations
@@ -13,8 +17,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 from octotui.checks.result import CheckResult
+from octotui.textsafe import json_controls_escaped, shorten, shown
 
 LABELS = {"pass": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+#: How much of one text of a result the table shows (what was seen gets more room).
+TEXT_LIMIT, DETAIL_LIMIT = 400, 1000
+#: How much of one text of a result the JSON holds.
+JSON_LIMIT = 4000
 
 
 def counts(results: Sequence[CheckResult]) -> Counter[str]:
@@ -37,7 +46,7 @@ def format_table(results: Sequence[CheckResult], wall_s: float | None = None, *,
     lead = 2 + 4 + 2 + id_width + 2
     lines: list[str] = []
     for r in results:
-        head = f"  {LABELS.get(r.status, r.status):<4}  {r.id:<{id_width}}  "
+        head = f"  {LABELS.get(r.status, r.status):<4}  {shown(r.id, 80):<{id_width}}  "
         lines.extend(_wrap(r.summary, head, " " * lead, cols))
         explain = r.status in ("warn", "fail") or (r.status == "skip" and bool(r.detail))
         if not explain:
@@ -45,17 +54,22 @@ def format_table(results: Sequence[CheckResult], wall_s: float | None = None, *,
         pad = " " * (lead + 2)
         for label, text in (("target", r.target), ("seen", r.detail), ("do", r.hint)):
             if text:
-                lines.extend(_wrap(text, f"{pad}{label + ':':<8}", pad + " " * 8, cols))
+                lines.extend(_wrap(text, f"{pad}{label + ':':<8}", pad + " " * 8, cols,
+                                   limit=DETAIL_LIMIT if label == "seen" else TEXT_LIMIT))
     lines.append("")
     lines.append(summary_line(results, wall_s))
     return "\n".join(lines) + "\n"
 
 
-def _wrap(text: str, first: str, rest: str, cols: int) -> list[str]:
-    return textwrap.wrap(" ".join(text.split()), width=cols, initial_indent=first, subsequent_indent=rest,
-                         break_on_hyphens=False, break_long_words=False) or [first.rstrip()]
+def _wrap(text: str, first: str, rest: str, cols: int, *, limit: int = TEXT_LIMIT) -> list[str]:
+    return textwrap.wrap(shown(" ".join(text.split()), limit), width=cols, initial_indent=first,
+                         subsequent_indent=rest, break_on_hyphens=False, break_long_words=False) or [first.rstrip()]
 
 
 def to_json(results: Sequence[CheckResult]) -> str:
-    """One JSON array of result objects (id, status, target, summary, detail, hint, duration_ms)."""
-    return json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False) + "\n"
+    """One JSON array of result objects (id, status, target, summary, detail, hint, duration_ms). Texts over
+    ``JSON_LIMIT`` characters are shortened; every control character is a JSON escape (``json`` escapes
+    C0 itself, but leaves DEL and C1 controls such as CSI raw)."""
+    items = [{k: shorten(v, JSON_LIMIT) if isinstance(v, str) else v for k, v in r.to_json().items()}
+             for r in results]
+    return json_controls_escaped(json.dumps(items, indent=2, ensure_ascii=False)) + "\n"

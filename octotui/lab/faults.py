@@ -8,7 +8,9 @@ Spec grammar (``--fault`` may be repeated)::
     drop@OCTO2:after=10              the 11th request to OCTO2 has its connection closed, unanswered
     wsman500:after=5,times=2         requests 6 and 7 get an HTTP 500 WS-Man InternalError fault
     slow:match=database --create,seconds=30
-                                     a command line containing the text sleeps first
+                                     a program whose command line matches waits 30 s before it starts
+                                     (see ``command_matches``: a piece of the command line, or words
+                                     among the program's arguments in that order)
     msi:exit=1603                    the next msiexec install exits 1603 (nothing installed)
     reboot@OCTO1:after=40,down=3     after 40 requests OCTO1 reboots: its endpoint is gone for 3 s,
                                      then it comes back with its services restarted
@@ -19,8 +21,11 @@ A fault without ``@NODE`` applies to every node, counted per node.
 
 from __future__ import annotations
 
+import ntpath
 import threading
 from dataclasses import dataclass, field
+
+from octotui.lab.winargs import split_windows_args
 
 KINDS = ("latency", "drop", "wsman500", "slow", "msi", "reboot")
 MSI_CODES = (0, 1603, 1618, 1619, 3010)
@@ -78,6 +83,31 @@ def parse_fault(spec: str) -> Fault:
     return fault
 
 
+def command_matches(match: str, command_line: str) -> bool:
+    """Does a ``slow`` fault's ``match`` name this program start? Case never matters. It does when ``match``
+    is a piece of the command line as Windows shows it in the process list (``--create``, ``hostname``), or
+    when its words are among the program's arguments, as the program receives them, in that order and with
+    others allowed between them: ``database --create`` matches
+    ``"C:\\Program Files\\...\\Octopus.Server.exe" database --instance Default --connectionString "..." --create``.
+    The program itself (argv[0]) matches by its path, its file name, or its file name without ``.exe``."""
+    if match.lower() in command_line.lower():
+        return True
+    words = [w.lower() for w in split_windows_args(match.strip()) if w]
+    if not words:
+        return False
+    argv = split_windows_args(command_line)
+    program = argv[0].lower()
+    name = ntpath.basename(program)
+    forms = [{program, name, name.removesuffix(".exe")}, *({arg.lower()} for arg in argv[1:])]
+    found = 0
+    for form in forms:
+        if words[found] in form:
+            found += 1
+            if found == len(words):
+                return True
+    return False
+
+
 class FaultPlan:
     """The lab's faults and the per-node counters that make them fire at a reproducible moment."""
 
@@ -129,7 +159,7 @@ class FaultPlan:
         with self._lock:
             for fault in self.faults:
                 if (fault.kind == "slow" and fault.applies_to(node)
-                        and fault.params["match"].lower() in command_line.lower() and self._take(fault, node)):
+                        and command_matches(fault.params["match"], command_line) and self._take(fault, node)):
                     return fault.num("seconds", 0)
         return 0.0
 

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from octotui.parsers.errors import ParseError
+from octotui.parsers.errors import ParseError, written
+from octotui.textsafe import shown
 
 MASK = "********"
 
@@ -161,7 +162,7 @@ class ConnectionString:
             return True
         if low in _FALSE:
             return False
-        raise ParseError(f"Integrated Security='{raw}' is not a value SqlClient accepts",
+        raise ParseError(f"Integrated Security='{shown(raw)}' is not a value SqlClient accepts",
                          "write Integrated Security=True (or SSPI)")
 
     @property
@@ -174,8 +175,8 @@ class ConnectionString:
         ending with ``;``. With ``mask`` the password reads ``********``."""
         out = []
         for key, value in self.values.items():
-            shown = MASK if mask and key in SECRET_KEYWORDS else value
-            out.append(f"{key}={quote_value(shown)};")
+            written = MASK if mask and key in SECRET_KEYWORDS else value
+            out.append(f"{key}={quote_value(written)};")
         return "".join(out)
 
     def redacted(self) -> str:
@@ -197,7 +198,7 @@ def quote_value(value: str) -> str:
 
 def _error(text: str, pos: int, why: str) -> ParseError:
     near = text[max(0, pos - 10) : pos + 10]
-    return ParseError(f"the connection string is not valid at character {pos + 1} (near '{near}'): {why}",
+    return ParseError(f"the connection string is not valid at character {pos + 1} (near '{shown(near)}'): {why}",
                       "write it as Keyword=value;Keyword=value; and quote a value that holds ';' in "
                       "double quotes (doubling any \" inside)")
 
@@ -215,7 +216,7 @@ def _parse_pairs(text: str) -> list[Pair]:
         key_start = i
         while True:
             if i >= n:
-                raise _error(text, key_start, f"'{text[key_start:].strip()}' has no '=' and no value")
+                raise _error(text, key_start, f"'{shown(text[key_start:].strip())}' has no '=' and no value")
             c = text[i]
             if c == "=":
                 if i + 1 < n and text[i + 1] == "=":
@@ -225,7 +226,7 @@ def _parse_pairs(text: str) -> list[Pair]:
                 i += 1
                 break
             if c == ";":
-                raise _error(text, key_start, f"'{text[key_start:i].strip()}' has no '=' and no value")
+                raise _error(text, key_start, f"'{shown(text[key_start:i].strip())}' has no '=' and no value")
             if c == "\x00":
                 raise _error(text, i, "it contains a NUL character")
             key_chars.append(c)
@@ -242,7 +243,7 @@ def _parse_pairs(text: str) -> list[Pair]:
             chars: list[str] = []
             while True:
                 if i >= n:
-                    raise _error(text, value_start, f"the value of '{keyword}' has no closing {quote}")
+                    raise _error(text, value_start, f"the value of '{shown(keyword)}' has no closing {quote}")
                 if text[i] == quote:
                     if i + 1 < n and text[i + 1] == quote:
                         chars.append(quote)
@@ -257,7 +258,7 @@ def _parse_pairs(text: str) -> list[Pair]:
             while i < n and text[i].isspace():
                 i += 1
             if i < n and text[i] != ";":
-                raise _error(text, i, f"text follows the closing quote of '{keyword}'")
+                raise _error(text, i, f"text follows the closing quote of '{shown(keyword)}'")
         else:
             j = text.find(";", i)
             j = n if j < 0 else j
@@ -275,7 +276,7 @@ def _parse_pairs(text: str) -> list[Pair]:
 def parse_connection_string(text: str) -> ConnectionString:
     """Parse by SqlClient's rules; unknown keywords are kept (``unknown_keywords``) for the caller to report."""
     if not isinstance(text, str):
-        raise ParseError(f"the connection string must be text, not {type(text).__name__}", "put it in quotes")
+        raise ParseError(f"the connection string must be text, not {written(text)}", "put it in quotes")
     if not text.strip():
         raise ParseError("the connection string is empty",
                          'write it like "Data Source=sql01;Initial Catalog=Octopus;Integrated Security=True;"')
@@ -304,7 +305,7 @@ def parse_data_source(text: str) -> ServerAddress:
         raw, _, port_text = raw.rpartition(",")
         port_text = port_text.strip()
         if not port_text.isdigit() or not port_text.isascii() or not 1 <= int(port_text) <= 65535:
-            raise ParseError(f"Data Source '{text}': '{port_text}' is not a TCP port",
+            raise ParseError(f"Data Source '{shown(text)}': '{shown(port_text)}' is not a TCP port",
                              "write the port after a comma, e.g. sql01,1433")
         port = int(port_text)
         raw = raw.strip()
@@ -312,10 +313,10 @@ def parse_data_source(text: str) -> ServerAddress:
     if "\\" in raw and protocol != "np":
         raw, _, instance = raw.partition("\\")
         if not instance or "\\" in instance or len(instance) > 16:
-            raise ParseError(f"Data Source '{text}': '{instance}' is not a SQL Server instance name",
+            raise ParseError(f"Data Source '{shown(text)}': '{shown(instance)}' is not a SQL Server instance name",
                              "write it as host\\INSTANCE (instance names have at most 16 characters)")
     if not raw:
-        raise ParseError(f"Data Source '{text}' has no host", "write it like sql01 or sql01\\INSTANCE")
+        raise ParseError(f"Data Source '{shown(text)}' has no host", "write it like sql01 or sql01\\INSTANCE")
     return ServerAddress(raw, instance, port, protocol)
 
 
@@ -356,7 +357,7 @@ def octopus_problems(cs: ConnectionString) -> list[ParseError]:
         hint = f"did you mean '{_LOOKUP[close[0]]}'?" if close else "remove it"
         if low.replace(" ", "") == "integratedsecurity":
             hint = "write 'Integrated Security' with a space: SqlClient does not know 'IntegratedSecurity'"
-        problems.append(ParseError(f"SqlClient does not support the keyword '{key}'", hint))
+        problems.append(ParseError(f"SqlClient does not support the keyword '{shown(key)}'", hint))
     if cs.has_password:
         problems.append(ParseError(
             "the connection string holds a password, and the answers file must never hold a secret",
@@ -373,7 +374,7 @@ def octopus_problems(cs: ConnectionString) -> list[ParseError]:
     elif server is not None:
         if server.is_local:
             problems.append(ParseError(
-                f"Data Source '{server}' means the node itself: every node would use its own SQL Server",
+                f"Data Source '{shown(server)}' means the node itself: every node would use its own SQL Server",
                 "give the shared SQL Server's host name (or the availability group listener)"))
         if server.protocol in ("np", "lpc", "admin"):
             problems.append(ParseError(f"Data Source uses the '{server.protocol}:' protocol",

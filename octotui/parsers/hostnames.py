@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from octotui.parsers.errors import ParseError
+from octotui.textsafe import shown
 
 HostKind = Literal["dns", "ipv4", "ipv6"]
 
@@ -50,22 +51,22 @@ class Host:
 
 def _check_label(label: str, whole: str) -> None:
     if not label:
-        raise ParseError(f"'{whole}' has an empty label (two dots in a row, or a leading dot)",
+        raise ParseError(f"'{shown(whole)}' has an empty label (two dots in a row, or a leading dot)",
                          "write the name without empty parts, e.g. octo1.example.com")
     if len(label) > 63:
-        raise ParseError(f"the label '{label[:20]}...' in '{whole}' is {len(label)} characters long; "
+        raise ParseError(f"the label '{shown(label[:20])}...' in '{shown(whole)}' is {len(label)} characters long; "
                          "DNS allows at most 63", "shorten that part of the name")
     bad = sorted({c for c in label if c not in _LABEL_CHARS})
     if bad:
-        shown = " ".join(repr(c) for c in bad)
+        chars = shown(" ".join(repr(c) for c in bad))
         fix = "use only letters, digits and hyphens"
         if "_" in bad:
             fix += " (an underscore is not allowed in a host name)"
         if any(ord(c) > 127 for c in bad):
             fix += "; write an internationalised name in its xn-- (punycode) form"
-        raise ParseError(f"'{whole}' contains {shown}, which a DNS host name cannot", fix)
+        raise ParseError(f"'{shown(whole)}' contains {chars}, which a DNS host name cannot", fix)
     if label.startswith("-") or label.endswith("-"):
-        raise ParseError(f"the label '{label}' in '{whole}' starts or ends with a hyphen",
+        raise ParseError(f"the label '{shown(label)}' in '{shown(whole)}' starts or ends with a hyphen",
                          "a hyphen may only stand between letters or digits")
 
 
@@ -74,7 +75,7 @@ def parse_dns_name(text: str) -> str:
     if not isinstance(text, str) or not text:
         raise ParseError("the host name is empty", "give the node's DNS name, e.g. octo1.example.com")
     if text != text.strip():
-        raise ParseError(f"'{text}' has leading or trailing spaces", "remove the spaces")
+        raise ParseError(f"'{shown(text)}' has leading or trailing spaces", "remove the spaces")
     name = text[:-1] if text.endswith(".") and len(text) > 1 else text
     if len(name) > 253:
         raise ParseError(f"the host name is {len(name)} characters long; DNS allows at most 253",
@@ -83,10 +84,12 @@ def parse_dns_name(text: str) -> str:
     for label in labels:
         _check_label(label, text)
     if len(labels) > 1 and labels[-1].isdigit():
-        raise ParseError(f"'{text}' is neither an IPv4 address nor a host name (its last label is all digits)",
+        raise ParseError(f"'{shown(text)}' is neither an IPv4 address nor a host name (its last label is all "
+                         "digits)",
                          "write a full IPv4 address (four numbers 0-255) or a DNS name")
     if len(labels) == 1 and name.isdigit():
-        raise ParseError(f"'{text}' is all digits: not a host name", "write the computer's name or its IP address")
+        raise ParseError(f"'{shown(text)}' is all digits: not a host name",
+                         "write the computer's name or its IP address")
     return name
 
 
@@ -97,12 +100,12 @@ def parse_ip(text: str) -> Host | None:
         addr = ipaddress.ip_address(candidate)
     except ValueError:
         if text.startswith("["):
-            raise ParseError(f"'{text}' is not a valid IPv6 address",
+            raise ParseError(f"'{shown(text)}' is not a valid IPv6 address",
                              "write it like [fe80::1] or without brackets") from None
         return None
     if isinstance(addr, ipaddress.IPv4Address):
         if text.startswith("["):
-            raise ParseError(f"'{text}': brackets are for IPv6 addresses only", "remove the brackets")
+            raise ParseError(f"'{shown(text)}': brackets are for IPv6 addresses only", "remove the brackets")
         return Host("ipv4", str(addr))
     return Host("ipv6", str(addr))
 
@@ -115,10 +118,10 @@ def parse_host(text: str) -> Host:
     if ip is not None:
         return ip
     if "/" in text or "\\" in text:
-        raise ParseError(f"'{text}' is not a host name (it contains a slash)",
+        raise ParseError(f"'{shown(text)}' is not a host name (it contains a slash)",
                          "give only the host, e.g. octo1.example.com; a full URL goes in 'endpoint'")
     if ":" in text:
-        raise ParseError(f"'{text}' contains ':' but is not an IPv6 address",
+        raise ParseError(f"'{shown(text)}' contains ':' but is not an IPv6 address",
                          "give the host alone; put a port in the [winrm] port key or the endpoint URL")
     return Host("dns", parse_dns_name(text))
 
@@ -128,14 +131,15 @@ def parse_netbios_name(text: str) -> str:
     if not isinstance(text, str) or not text:
         raise ParseError("the name is empty", "give the computer name, e.g. OCTO1")
     if "." in text:
-        raise ParseError(f"'{text}' contains a dot; a computer name is one label",
-                         f"write only the first part, e.g. '{text.split('.')[0]}'")
+        raise ParseError(f"'{shown(text)}' contains a dot; a computer name is one label",
+                         f"write only the first part, e.g. '{shown(text.split('.')[0])}'")
     _check_label(text, text)
     if len(text) > NETBIOS_MAX:
-        raise ParseError(f"'{text}' is {len(text)} characters long; a Windows computer name has at most 15",
-                         f"shorten it, e.g. '{text[:NETBIOS_MAX].rstrip('-')}'")
+        raise ParseError(f"'{shown(text)}' is {len(text)} characters long; a Windows computer name has at most "
+                         "15",
+                         f"shorten it, e.g. '{shown(text[:NETBIOS_MAX].rstrip('-'))}'")
     if text.isdigit():
-        raise ParseError(f"'{text}' is all digits; Windows does not allow that for a computer name",
+        raise ParseError(f"'{shown(text)}' is all digits; Windows does not allow that for a computer name",
                          "add a letter")
     return text
 

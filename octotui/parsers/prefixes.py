@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from octotui.parsers.errors import ParseError
+from octotui.parsers.errors import ParseError, written
 from octotui.parsers.hostnames import parse_host
+from octotui.textsafe import shown
 
 HostKind = Literal["strong", "weak", "dns", "ipv4", "ipv6"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -24,7 +25,7 @@ def parse_port(value: object, what: str = "port") -> int:
     """A TCP port 1-65535 given as a TOML integer (not a string, not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int):
         quoted = isinstance(value, str) and value.strip().isdigit()
-        raise ParseError(f"the {what} must be a whole number, not {type(value).__name__} {value!r}",
+        raise ParseError(f"the {what} must be a whole number from 1 to 65535, not {written(value)}",
                          f"write the number without quotes: {value.strip()}" if isinstance(value, str) and quoted
                          else "write a number between 1 and 65535")
     if not 1 <= value <= 65535:
@@ -61,35 +62,39 @@ def parse_listen_prefix(text: str) -> ListenPrefix:
     if not isinstance(text, str) or not text:
         raise ParseError("the listen prefix is empty", "write it like http://+:80/")
     if text != text.strip() or any(c.isspace() or ord(c) < 32 for c in text):
-        raise ParseError(f"'{text}' contains spaces or control characters", "write it like http://+:80/")
+        raise ParseError(f"'{shown(text)}' contains spaces or control characters", "write it like http://+:80/")
     if "," in text or ";" in text:
-        raise ParseError(f"'{text}' holds more than one prefix",
+        raise ParseError(f"'{shown(text)}' holds more than one prefix",
                          'list each prefix on its own: listen_prefixes = ["http://+:80/", "https://+:443/"]')
     scheme, sep, rest = text.partition("://")
     if not sep:
-        raise ParseError(f"'{text}' has no scheme", f"write it like http://{text.strip('/')}/")
+        raise ParseError(f"'{shown(text)}' has no scheme", f"write it like http://{shown(text.strip('/'))}/")
     scheme_l = scheme.lower()
     if scheme_l not in _DEFAULT_PORTS:
-        raise ParseError(f"'{text}': the scheme must be http or https, not '{scheme}'", "use http:// or https://")
+        raise ParseError(f"'{shown(text)}': the scheme must be http or https, not '{shown(scheme)}'",
+                         "use http:// or https://")
     if "?" in rest or "#" in rest:
-        raise ParseError(f"'{text}' has a query string or fragment, which HTTP.sys does not accept",
+        raise ParseError(f"'{shown(text)}' has a query string or fragment, which HTTP.sys does not accept",
                          "remove everything from ? or #")
     if "@" in rest.split("/", 1)[0]:
-        raise ParseError(f"'{text}' holds user information before the host", "remove the user@ part")
+        raise ParseError(f"'{shown(text)}' holds user information before the host", "remove the user@ part")
     authority, slash, path = rest.partition("/")
     path = "/" + path if slash else "/"
     if not authority:
-        raise ParseError(f"'{text}' has no host", "write it like http://+:80/ (+ means every host name)")
+        raise ParseError(f"'{shown(text)}' has no host", "write it like http://+:80/ (+ means every host name)")
     if authority.startswith("["):
         end = authority.find("]")
         if end < 0:
-            raise ParseError(f"'{text}': the IPv6 address has no closing ']'", "write it like http://[::1]:80/")
+            raise ParseError(f"'{shown(text)}': the IPv6 address has no closing ']'",
+                             "write it like http://[::1]:80/")
         host_text, after = authority[: end + 1], authority[end + 1 :]
         if after and not after.startswith(":"):
-            raise ParseError(f"'{text}': unexpected text after the IPv6 address", "write it like http://[::1]:80/")
+            raise ParseError(f"'{shown(text)}': unexpected text after the IPv6 address",
+                             "write it like http://[::1]:80/")
         port_text = after[1:] if after else None
     elif authority.count(":") > 1:
-        raise ParseError(f"'{text}': an IPv6 address must be in brackets", "write it like http://[fe80::1]:80/")
+        raise ParseError(f"'{shown(text)}': an IPv6 address must be in brackets",
+                         "write it like http://[fe80::1]:80/")
     else:
         host_text, colon, port_text_raw = authority.partition(":")
         port_text = port_text_raw if colon else None
@@ -97,7 +102,8 @@ def parse_listen_prefix(text: str) -> ListenPrefix:
         port = _DEFAULT_PORTS[scheme_l]
     else:
         if not port_text.isdigit() or not port_text.isascii():
-            raise ParseError(f"'{text}': the port '{port_text}' is not a number", "write it like http://+:8080/")
+            raise ParseError(f"'{shown(text)}': the port '{shown(port_text)}' is not a number",
+                             "write it like http://+:8080/")
         port = parse_port(int(port_text), "port of the listen prefix")
     kind: HostKind
     if host_text == "+":
@@ -105,20 +111,21 @@ def parse_listen_prefix(text: str) -> ListenPrefix:
     elif host_text == "*":
         host, kind = "*", "weak"
     elif host_text.startswith(("+", "*")):
-        raise ParseError(f"'{text}': '{host_text[0]}' is a wildcard and must stand alone as the host",
+        raise ParseError(f"'{shown(text)}': '{shown(host_text[0])}' is a wildcard and must stand alone as the host",
                          "write http://+:80/ or name the host")
     else:
         try:
             parsed = parse_host(host_text)
         except ParseError as exc:
-            raise ParseError(f"'{text}': the host is not valid: {exc.message}", exc.fix) from None
+            raise ParseError(f"'{shown(text)}': the host is not valid: {exc.message}", exc.fix) from None
         host, kind = parsed.value, parsed.kind
     if "\\" in path or ("%" in path and not _valid_percent(path)):
-        raise ParseError(f"'{text}': the path contains a backslash or a bad %-escape", "use / in the path")
+        raise ParseError(f"'{shown(text)}': the path contains a backslash or a bad %-escape",
+                         "use / in the path")
     if not path.endswith("/"):
         path += "/"
     if "//" in path:
-        raise ParseError(f"'{text}': the path has an empty segment (//)", "remove the extra slash")
+        raise ParseError(f"'{shown(text)}': the path has an empty segment (//)", "remove the extra slash")
     return ListenPrefix("https" if scheme_l == "https" else "http", host, kind, port, path)
 
 

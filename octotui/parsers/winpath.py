@@ -17,6 +17,7 @@ from typing import Literal
 
 from octotui.parsers.errors import ParseError
 from octotui.parsers.hostnames import parse_host
+from octotui.textsafe import shown
 
 PathKind = Literal["drive", "unc"]
 
@@ -80,24 +81,26 @@ class WinPath:
 
 def _check_component(name: str, whole: str) -> None:
     if name in (".", ".."):
-        raise ParseError(f"'{whole}' contains a '{name}' segment",
+        raise ParseError(f"'{shown(whole)}' contains a '{shown(name)}' segment",
                          "write the full path without '.' or '..' segments")
     bad = sorted({c for c in name if c in _ILLEGAL or ord(c) < 32})
     if bad:
-        shown = " ".join(repr(c) if ord(c) >= 32 else f"U+{ord(c):04X}" for c in bad)
-        raise ParseError(f"'{whole}': the name '{name}' contains {shown}, which Windows does not allow in a "
-                         "file or folder name", 'remove the characters < > : " | ? * and control characters')
+        chars = shown(" ".join(repr(c) if ord(c) >= 32 else f"U+{ord(c):04X}" for c in bad))
+        raise ParseError(f"'{shown(whole)}': the name '{shown(name)}' contains {chars}, which Windows does not allow "
+                         "in a file or folder name", 'remove the characters < > : " | ? * and control characters')
     if name.endswith((" ", ".")):
-        raise ParseError(f"'{whole}': the name '{name}' ends with a space or a dot, which Windows silently removes",
+        raise ParseError(f"'{shown(whole)}': the name '{shown(name)}' ends with a space or a dot, which Windows "
+                         "silently removes",
                          "remove the trailing space or dot")
     if name.startswith(" "):
-        raise ParseError(f"'{whole}': the name '{name}' starts with a space", "remove the leading space")
+        raise ParseError(f"'{shown(whole)}': the name '{shown(name)}' starts with a space", "remove the leading space")
     base = name.split(".")[0].rstrip(" ").upper()
     if base in _RESERVED:
-        raise ParseError(f"'{whole}': '{name}' is a reserved device name on Windows ({base})",
+        raise ParseError(f"'{shown(whole)}': '{shown(name)}' is a reserved device name on Windows ({shown(base)})",
                          "choose another name for that folder or file")
     if len(name) > MAX_COMPONENT:
-        raise ParseError(f"'{whole}': a name is {len(name)} characters long; Windows allows {MAX_COMPONENT}",
+        raise ParseError(f"'{shown(whole)}': a name is {len(name)} characters long; Windows allows "
+                         f"{MAX_COMPONENT}",
                          "shorten it")
 
 
@@ -114,25 +117,29 @@ def _parse_unc(text: str, whole: str) -> WinPath:
     server = pieces[0]
     share = pieces[1] if len(pieces) > 1 else ""
     if not server:
-        raise ParseError(f"'{whole}' has no server name after \\\\", "write it as \\\\server\\share\\folder")
+        raise ParseError(f"'{shown(whole)}' has no server name after \\\\", "write it as \\\\server\\share\\folder")
     if not share:
-        raise ParseError(f"'{whole}' names a server but no share", "write it as \\\\server\\share\\folder")
+        raise ParseError(f"'{shown(whole)}' names a server but no share", "write it as \\\\server\\share\\folder")
     try:
         host = parse_host(server)
     except ParseError as exc:
-        raise ParseError(f"'{whole}': the server '{server}' is not a valid host: {exc.message}", exc.fix) from None
+        raise ParseError(f"'{shown(whole)}': the server '{shown(server)}' is not a valid host: {exc.message}",
+                         exc.fix) from None
     if host.kind == "ipv6":
-        raise ParseError(f"'{whole}': an IPv6 address cannot stand in a UNC path as it is",
+        raise ParseError(f"'{shown(whole)}': an IPv6 address cannot stand in a UNC path as it is",
                          "use the server's name (or the ipv6-literal.net form)")
     bad = sorted({c for c in share if c in _SHARE_ILLEGAL or ord(c) < 32})
     if bad:
-        raise ParseError(f"'{whole}': the share name '{share}' contains {' '.join(repr(c) for c in bad)}",
+        raise ParseError(f"'{shown(whole)}': the share name '{shown(share)}' contains "
+                         f"{shown(' '.join(repr(c) for c in bad))}",
                          "share names cannot contain \" / \\ [ ] : | < > + = ; , ? * or control characters")
     if len(share) > MAX_SHARE:
-        raise ParseError(f"'{whole}': the share name has {len(share)} characters; Windows allows {MAX_SHARE}",
+        raise ParseError(f"'{shown(whole)}': the share name has {len(share)} characters; Windows allows "
+                         f"{MAX_SHARE}",
                          "use a shorter share name")
     if share.endswith((" ", ".")) or share.startswith(" "):
-        raise ParseError(f"'{whole}': the share name '{share}' starts or ends with a space or dot", "remove it")
+        raise ParseError(f"'{shown(whole)}': the share name '{shown(share)}' starts or ends with a space or dot",
+                         "remove it")
     rest = pieces[2] if len(pieces) > 2 else ""
     return WinPath("unc", _split(rest, whole), server=host.value, share=share)
 
@@ -145,38 +152,40 @@ def parse_windows_path(text: str, *, allow_unc: bool = True, allow_drive: bool =
     if not isinstance(text, str) or text == "":
         raise ParseError("the path is empty", "give an absolute path such as C:\\Octopus")
     if text != text.strip():
-        raise ParseError(f"'{text}' has leading or trailing spaces", "remove the spaces")
+        raise ParseError(f"'{shown(text)}' has leading or trailing spaces", "remove the spaces")
     for c in text:
         if ord(c) < 32 or c == "\x7f":
             raise ParseError(f"the path contains a control character (U+{ord(c):04X})", "remove it")
     norm = text.replace("/", "\\")
     if norm.startswith(("\\\\?\\", "\\\\.\\", "\\??\\")):
-        raise ParseError(f"'{text}' is a device or verbatim (\\\\?\\ or \\\\.\\) path",
+        raise ParseError(f"'{shown(text)}' is a device or verbatim (\\\\?\\ or \\\\.\\) path",
                          "write a plain path such as C:\\Octopus or \\\\server\\share")
     if norm.startswith("\\\\"):
         if not allow_unc:
-            raise ParseError(f"'{text}' is a network (UNC) path; this must be a local path on the node",
+            raise ParseError(f"'{shown(text)}' is a network (UNC) path; this must be a local path on the node",
                              "use a folder on one of the node's own disks, e.g. C:\\Octopus")
         result = _parse_unc(norm, text)
     elif len(norm) >= 2 and norm[1] == ":" and norm[0] in string.ascii_letters:
         if len(norm) == 2 or norm[2] != "\\":
-            raise ParseError(f"'{text}' is relative to the current folder of drive {norm[0].upper()}:",
-                             f"write it from the drive root, e.g. {norm[0].upper()}:\\{norm[2:]}")
+            raise ParseError(f"'{shown(text)}' is relative to the current folder of drive {norm[0].upper()}:",
+                             f"write it from the drive root, e.g. {norm[0].upper()}:\\{shown(norm[2:])}")
         if not allow_drive:
-            raise ParseError(f"'{text}' is a local drive path; a network (UNC) path is needed here",
+            raise ParseError(f"'{shown(text)}' is a local drive path; a network (UNC) path is needed here",
                              "write it as \\\\server\\share\\folder")
         result = WinPath("drive", _split(norm[3:], text), drive=norm[0].upper())
     elif norm.startswith("\\"):
-        raise ParseError(f"'{text}' has no drive letter, so Windows would take it on the current drive",
+        raise ParseError(f"'{shown(text)}' has no drive letter, so Windows would take it on the current drive",
                          "write the drive too, e.g. C:" + norm if allow_drive else "write it as \\\\server\\share")
     elif len(norm) >= 2 and norm[1] == ":":
-        raise ParseError(f"'{text}': '{norm[0]}' is not a drive letter", "use a letter A-Z, e.g. C:\\Octopus")
+        raise ParseError(f"'{shown(text)}': '{shown(norm[0])}' is not a drive letter",
+                         "use a letter A-Z, e.g. C:\\Octopus")
     else:
-        raise ParseError(f"'{text}' is a relative path; Windows would resolve it against a current folder",
+        raise ParseError(f"'{shown(text)}' is a relative path; Windows would resolve it against a current folder",
                          "give an absolute path such as C:\\Octopus" + (" or \\\\server\\share" if allow_unc else ""))
     length = len(str(result))
     if length > max_length:
-        raise ParseError(f"'{text}' is {length} characters long; Windows' MAX_PATH allows {max_length} here",
+        raise ParseError(f"'{shown(text)}' is {length} characters long; Windows' MAX_PATH allows {max_length} "
+                         "here",
                          "use a shorter path")
     return result
 

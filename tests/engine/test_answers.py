@@ -329,7 +329,9 @@ def test_transport_specific_rules(tmp_path: Path) -> None:
 
 
 def test_ca_cert_and_validation(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("x")
+    import certifi
+
+    (tmp_path / "ca.pem").write_bytes(Path(certifi.where()).read_bytes())
     spec = parse_answers(answers(winrm={"ca_cert": "ca.pem", "port": 15986}), base_dir=tmp_path)
     assert spec.winrm.ca_cert == str(tmp_path / "ca.pem") and spec.winrm.effective_port == 15986
     assert "HTTPS" in problem(answers(winrm={"ca_cert": "ca.pem", "https": False}), "winrm.ca_cert", tmp_path).message
@@ -418,3 +420,106 @@ def test_file_errors(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(AnswersError, match="UTF-8"):
         load_answers(binary)
+
+
+# --- files that must be what their key says (issue 7, item 10) -------------------------------------------
+
+CA_FIX = ("give the PEM file (-----BEGIN CERTIFICATE-----) of the CA that signed the certificates, "
+          "relative to the answers file's folder or absolute")
+
+
+@pytest.mark.parametrize(("section", "key"), [("winrm", "winrm.ca_cert"), ("ad", "ad.ca_cert")])
+@pytest.mark.parametrize("content", [
+    "garbage, not a certificate\n",
+    "",
+    "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB2hWbr7tB/8VqYqvd8kUS8EB/0CCr6LDsuZ3Wx4kXTN\n"
+    "-----END PRIVATE KEY-----\n",
+], ids=["garbage", "empty", "bad-base64", "a-key-not-a-certificate"])
+def test_a_ca_cert_that_is_not_a_pem_certificate_is_refused_naming_the_key(
+        tmp_path: Path, section: str, key: str, content: str) -> None:
+    (tmp_path / "ca.pem").write_text(content)
+    p = problem(answers(**{section: {"ca_cert": "ca.pem"}}), key, tmp_path)
+    assert p.message == f"the CA certificate file '{tmp_path / 'ca.pem'}' holds no PEM certificate"
+    assert p.fix == CA_FIX
+
+
+@pytest.mark.parametrize("section", ["winrm", "ad"])
+def test_a_real_pem_ca_bundle_is_taken(section: str) -> None:
+    import certifi
+
+    spec = parse_answers(answers(**{section: {"ca_cert": certifi.where()}}))
+    assert getattr(spec, section).ca_cert == str(Path(certifi.where()).resolve())
+
+
+LICENCE_FIX = ("give the licence file Octopus Deploy sent you (an XML file whose root element is <License>), "
+               "or remove the [license] table")
+
+
+def test_a_licence_file_that_is_not_xml_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    p = problem(answers(license={"file": "passwd"}), "license.file", tmp_path)
+    assert p.message == (f"the licence file '{tmp_path / 'passwd'}' is not an Octopus licence: it is not XML "
+                         "(not well-formed (invalid token): line 1, column 16)")
+    assert p.fix == LICENCE_FIX
+
+
+def test_a_licence_file_of_other_xml_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "web.config").write_text('<?xml version="1.0"?>\n<configuration><appSettings/></configuration>\n')
+    p = problem(answers(license={"file": "web.config"}), "license.file", tmp_path)
+    assert p.message == (f"the licence file '{tmp_path / 'web.config'}' is not an Octopus licence: its root "
+                         "element is <configuration>, not <License>")
+    assert p.fix == LICENCE_FIX
+
+
+def test_a_huge_licence_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    big = tmp_path / "Octopus.2025.3.1234-x64.msi"
+    big.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(2 * 1024 * 1024))
+    p = problem(answers(license={"file": big.name}), "license.file", tmp_path)
+    assert p.message == (f"the licence file '{big}' is not an Octopus licence: it is 2.0 MB, and licences are "
+                         "a few kilobytes")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_an_octopus_licence_is_taken(tmp_path: Path, encoding: str) -> None:
+    licence = ('<?xml version="1.0" encoding="{}"?>\n<License Signature="c2lnbmF0dXJl">\n'
+               "  <LicensedTo>Acme</LicensedTo>\n  <LicenseKey>12345-67890</LicenseKey>\n"
+               "  <NodeLimit>Unlimited</NodeLimit>\n</License>\n")
+    declared = "utf-16" if encoding == "utf-16" else "utf-8"
+    (tmp_path / "octopus-license.xml").write_bytes(licence.format(declared).encode(encoding))
+    spec = parse_answers(answers(license={"file": "octopus-license.xml"}), base_dir=tmp_path)
+    assert spec.license_file == str((tmp_path / "octopus-license.xml").resolve())
+
+
+# --- messages speak TOML, not Python ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "shown"), [("ten", "'ten'"), (True, "true"), (10.5, "10.5"),
+                                              ([10943], "a list")])
+def test_a_comms_port_that_is_not_a_number_says_what_was_written(value: object, shown: str) -> None:
+    p = problem(answers(web={"comms_port": value}), "web.comms_port")
+    assert p.message == f"the comms port must be a whole number from 1 to 65535, not {shown}"
+    assert p.fix == "write a number between 1 and 65535"
+
+
+def test_a_quoted_port_gets_the_number_to_write() -> None:
+    p = problem(answers(winrm={"port": "5986"}), "winrm.port")
+    assert p.message == "the WinRM port must be a whole number from 1 to 65535, not '5986'"
+    assert p.fix == "write the number without quotes: 5986"
+
+
+def test_no_message_names_a_python_type() -> None:
+    import datetime
+    import re
+
+    data = answers(octopus_version=datetime.date(2025, 3, 1), instance=5,
+                   winrm={"port": "x", "https": "yes", "transport": 3},
+                   web={"comms_port": datetime.datetime(2025, 1, 1, 10, 0), "force_ssl": 1.5,
+                        "listen_prefixes": [80]},
+                   ad={"nameservers": [datetime.time(10, 0)]})
+    found = problems(data)
+    text = format_problems(AnswersError(found))
+    assert len(found) >= 8, text
+    python_names = re.compile(r"\b(str|int|bool|float|dict|NoneType|datetime|date|time)\b")
+    assert not python_names.search(text.replace("a date or time", "")), text
+    assert "must be a string, not a date or time" in text

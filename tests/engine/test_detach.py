@@ -40,13 +40,14 @@ SECRETS = {"winrm_password": "Pa55-w0rd:winrm", "service_password": "S3rvice\"qu
 #: The runner stand-in: reads its secrets, reports what it got (as a digest, so the test output itself
 #: never holds them), then waits for a "go" file and leaves a "finished" file.
 CHILD = textwrap.dedent("""
-    import hashlib, json, os, pathlib, sys, time
+    import hashlib, json, os, pathlib, signal, sys, time
     from octotui.detach import read_handed_secrets
     run = pathlib.Path(sys.argv[1])
     secrets = read_handed_secrets(timeout=30)
     digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()
     (run / "got.tmp").write_text(json.dumps({"digest": digest, "sid": os.getsid(0), "pid": os.getpid(),
-                                            "stdin_is_null": os.path.samefile("/proc/self/fd/0", os.devnull)}))
+                                            "stdin_is_null": os.path.samefile("/proc/self/fd/0", os.devnull),
+                                            "sighup_default": signal.getsignal(signal.SIGHUP) == signal.SIG_DFL}))
     os.replace(run / "got.tmp", run / "got")
     print("runner says hello", flush=True)
     deadline = time.time() + 60
@@ -65,6 +66,14 @@ PARENT = textwrap.dedent("""
     print(f"PID {pid}", flush=True)
     time.sleep(120)
 """)
+
+
+def default_sighup() -> None:
+    """Give SIGHUP its default action (terminate) in a process the test starts. The test cannot rely on
+    what it inherited: under ``nohup`` SIGHUP is ignored, and an ignored signal stays ignored across fork
+    and exec, so the "terminal session" would not die of a hang-up and the runner would survive one for
+    the wrong reason."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def digest(secrets: dict[str, str]) -> str:
@@ -123,6 +132,7 @@ def test_runner_survives_its_terminal_closing(tmp_path: Path) -> None:
     shell_pid, master = pty.fork()
     if shell_pid == 0:  # pragma: no cover - the child execs at once
         try:
+            default_sighup()
             os.execv(sys.executable, [sys.executable, "-c", PARENT, str(run), "stdin", CHILD])
         finally:
             os._exit(127)
@@ -134,6 +144,7 @@ def test_runner_survives_its_terminal_closing(tmp_path: Path) -> None:
     report = got(run)
     assert report["digest"] == digest(SECRETS)
     assert report["sid"] == runner != os.getsid(shell_pid)
+    assert report["sighup_default"] is True  # it survives by its own session, not by an inherited "ignore"
     os.close(master)
     _, status = os.waitpid(shell_pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
@@ -145,10 +156,10 @@ def test_runner_survives_its_terminal_closing(tmp_path: Path) -> None:
 def test_runner_survives_sighup_to_its_parents_process_group(tmp_path: Path) -> None:
     run = create_run_dir(tmp_path)
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(run), "none", CHILD], stdout=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+                              stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_sighup)
     assert parent.stdout is not None
     runner = int(parent.stdout.readline().split()[1])
-    got(run)
+    assert got(run)["sighup_default"] is True  # it survives by its own session, not by an inherited "ignore"
     os.killpg(parent.pid, signal.SIGHUP)
     assert parent.wait(timeout=30) == -signal.SIGHUP
     parent.stdout.close()

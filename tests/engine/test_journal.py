@@ -392,3 +392,59 @@ def test_run_ids_started_in_the_same_second_sort_in_start_order() -> None:
         ids = [new_run_id(second + ms / 1000) for ms in (0, 1, 2, 250, 998, 999)]
         assert all(is_run_id(i) for i in ids)
         assert ids == sorted(ids), ids
+
+
+def _plant(run: Path, *events: dict[str, object]) -> None:
+    with open(run / JOURNAL, "a") as fh:
+        for seq, event in enumerate(events, start=1):
+            fh.write(json.dumps({"seq": seq, **event}) + "\n")
+
+
+def test_runs_shows_when_each_run_started_and_how_long_it_took(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from octotui.apply import runs_command
+
+    home = tmp_path / "home"
+    t0 = 1_700_000_000.0  # long before now: the running run lists last
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = time.time()
+    done, crashed, running = (create_run_dir(home, new_run_id(t)) for t in (t0, t0 + 3600, now - 42.3))
+    _plant(done, {"ts": t0, "type": "run_started", "mode": "create", "nodes": ["OCTO1", "OCTO2"]},
+           {"ts": t0 + 192.4, "type": "run_finished", "status": "done", "exit_code": 0})
+    _plant(crashed, {"ts": t0 + 3600, "type": "run_started", "mode": "join", "nodes": ["OCTO3"], "pid": dead.pid},
+           {"ts": t0 + 3600 + 3725, "type": "step_done", "node": "OCTO3", "step": "install"})
+    _plant(running, {"ts": now - 42.3, "type": "run_started", "mode": "create", "nodes": ["OCTO1"],
+                     "pid": os.getpid()})
+    assert runs_command(home) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def local(ts: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+    assert lines[0].split() == ["RUN", "STATUS", "MODE", "START", "DURATION", "NODES"]
+    assert lines[1].split() == [done.name, "done", "create", *local(t0).split(), "3m12s", "OCTO1,OCTO2"]
+    assert lines[2].split() == [crashed.name, "crashed", "join", *local(t0 + 3600).split(), "1h02m", "OCTO3"]
+    row = lines[3].split()
+    assert row[:5] == [running.name, "running", "create", *local(now - 42.3).split()]
+    assert row[5] == "running" and row[6] in ("0m42s", "0m43s") and row[7] == "OCTO1"
+    # The columns line up under their headings.
+    start = lines[0].index("START")
+    assert [line[start:start + 16] for line in lines[1:]] == [local(t0), local(t0 + 3600), local(now - 42.3)]
+
+
+def test_a_busy_run_and_a_lost_runner_have_their_own_status_and_exit_code(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    busy, lost = create_run_dir(home, new_run_id(1_700_000_000)), create_run_dir(home, new_run_id(1_700_000_100))
+    with writer(busy) as j:
+        j.run_started(mode="create", plan=PLAN)
+        j.run_finished("busy", message="the cluster is busy: OCTO1 is leased to run x", hint="wait")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (lost / JOURNAL).write_text(json.dumps({"seq": 1, "ts": 1.0, "type": "run_started", "mode": "create",
+                                            "nodes": ["OCTO1"], "pid": dead.pid}) + "\n")
+    assert run_status(busy) == "busy" and run_status(lost) == "crashed"
+    by_id = {s.id: s for s in list_runs(home)}
+    assert by_id[busy.name].exit_code == 4 and by_id[lost.name].exit_code == 5
+    with pytest.raises(ValueError, match="run status"), writer(create_run_dir(home)) as j:
+        j.run_finished("lost")  # type: ignore[arg-type]

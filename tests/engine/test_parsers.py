@@ -443,3 +443,11 @@ def test_render_then_parse_keeps_every_value(pairs: list[tuple[str, str]]) -> No
 def test_redaction_never_shows_a_password(password: str, keyword: str) -> None:
     text = f"Data Source=sql01;{keyword}={quote_value(password)};Initial Catalog=Octopus;"
     assert redact(text) == f"Data Source=sql01;{keyword}={MASK};Initial Catalog=Octopus;"
+
+
+@pytest.mark.parametrize(("value", "written"), [("ten", "'ten'"), (True, "true"), (False, "false"), (1.5, "1.5"),
+                                                ([1], "a list"), ({"a": 1}, "a table"), (None, "nothing")])
+def test_port_messages_say_what_was_written_not_its_python_type(value: object, written: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_port(value, "comms port")
+    assert info.value.message == f"the comms port must be a whole number from 1 to 65535, not {written}"

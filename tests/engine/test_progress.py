@@ -66,7 +66,48 @@ def test_last_output_line_is_cleaned_of_escape_sequences() -> None:
     lines = render_progress(RECORDED[:3], width=200, now=1010.0)
     octo1 = next(line for line in lines if "OCTO1" in line)
     assert octo1.endswith("> red part 1")
-    assert clean_text("\x1b[2J\x1b]0;title\x07ok\r\x1b[1;31m!") == "ok!"
+    # Colour and title sequences are dropped; a lone control character is shown, not obeyed nor hidden.
+    assert clean_text("\x1b[2J\x1b]0;title\x07ok\r\x1b[1;31m!") == "ok\\r!"
+
+
+CONTROL_BYTES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _node_output_events(text: str) -> list[dict[str, Any]]:
+    return [*RECORDED[:2],
+            ev(3, 1005.0, "step_output", node="OCTO1", step="install", stream="stdout", text=text),
+            ev(4, 1006.0, "step_failed", node="OCTO1", step="install", error=f"it said: {text}", hint=text)]
+
+
+def test_node_output_with_control_characters_cannot_drive_the_terminal() -> None:
+    # ESC c resets the terminal, ESC 7/8 save and restore the cursor, BEL rings, CR rewrites the line, a
+    # C1 CSI (U+009B) moves the cursor on terminals that read C1 controls.
+    hostile = "ok\x1bc\x1b7 ding\x07 \x00zero\rFAKE DONE\x9b2J\x1b8\x7f end"
+    events = _node_output_events(hostile)
+    for lines in (render_progress(events, width=300, now=1010.0),
+                  render_progress(events, width=300, color=True, now=1010.0)):
+        text = "\n".join(ANSI.sub("", line) for line in lines)
+        assert not CONTROL_BYTES.search(text)
+        assert "\\x1bc\\x1b7 ding\\x07 \\x00zero\\rFAKE DONE\\x9b2J\\x1b8\\x7f end" in text
+
+
+def test_appended_progress_lines_escape_node_output_and_stay_short(tmp_path: Path) -> None:
+    run = create_run_dir(tmp_path)
+    lock = lock_run(run)
+    huge = "A" * 1_000_000
+    with JournalWriter(run, Redactor()) as journal:
+        journal.run_started(mode="create", plan=plan_summary({"OCTO1": [("svc", "Start the service")]}))
+        journal.step_started("OCTO1", "svc", "Start the service")
+        journal.step_failed("OCTO1", "svc", error=f"bad\x1b]0;owned\x07\x1b[2J {huge}", hint="beep\x07\rX")
+        journal.run_finished("failed", exit_code=1)
+    out = io.StringIO()
+    code = LiveProgress(run, out=out, tty=False, poll=0.01, handle_sigint=False).run()
+    lock.release()
+    text = out.getvalue()
+    assert code == 1
+    assert not CONTROL_BYTES.search(text)
+    assert "OCTO1  hint: beep\\x07\\rX" in text.splitlines()
+    assert "OCTO1  svc FAILED: bad A" in text and "characters in all]…AAA" in text and len(text) < 10_000
 
 
 def test_width_and_color() -> None:
@@ -226,5 +267,25 @@ def test_a_runner_that_died_ends_the_display_with_a_clear_message(tmp_path: Path
     (run / JOURNAL).write_text(json.dumps(started) + "\n")
     out = io.StringIO()
     code = LiveProgress(run, out=out, tty=False, poll=0.01, handle_sigint=False).run()
-    assert code == 1
+    assert code == 5  # ExitCode.RUNNER_LOST: not 1, which says a step failed
     assert "stopped without finishing" in out.getvalue() and f"--resume {run.name}" in out.getvalue()
+    assert "exit 5" in out.getvalue()
+
+
+def test_a_busy_cluster_ends_the_display_with_the_holder_and_how_to_take_over(tmp_path: Path) -> None:
+    events = [ev(1, 1000.0, "run_started", run_id="r2", mode="create", nodes=["OCTO1"],
+                 plan={"OCTO1": [{"step": "install", "title": "Install"}]}),
+              ev(2, 1001.5, "run_finished", status="busy", exit_code=4,
+                 message="the cluster is busy: OCTO1 is leased to run r1 (console build01, user alice, process 7) "
+                         "since 2025-06-01 10:00:00 UTC (3 min ago); this run changed nothing",
+                 hint="follow that run on build01 with `octotui attach r1`; ... `octotui apply a.toml --take-over`")]
+    lines = render_progress(events, width=60)
+    text = " ".join(lines)
+    assert all(len(line) <= 60 for line in lines)
+    assert "Not started (exit 4)" in text and "console build01" in text and "--take-over" in text
+    assert "OCTO1  not run" in text
+    run = create_run_dir(tmp_path)
+    (run / JOURNAL).write_text("".join(json.dumps(e) + "\n" for e in events))
+    out = io.StringIO()
+    assert LiveProgress(run, out=out, tty=False, poll=0.01, handle_sigint=False).run() == 4
+    assert "Not started (exit 4)" in out.getvalue() and "hint: follow that run on build01" in out.getvalue()

@@ -290,6 +290,7 @@ def test_connection_refused(lab: LabProcess) -> None:
     with pytest.raises(RemoteError) as info:
         s.run("hostname", deadline_s=30)
     assert info.value.kind == "refused" and info.value.node == "GONE" and info.value.retryable
+    assert info.value.transient  # a rebooting node refuses connections for a while
     assert "listener" in info.value.hint
 
 
@@ -301,6 +302,7 @@ def test_wsman_500_is_a_fault_and_the_session_survives(lab: LabProcess) -> None:
             s.run("hostname", deadline_s=30)
         assert (info.value.kind, info.value.http_status, info.value.fault_code) == ("wsman", 500, 2147943418)
         assert "0x800703FA" in info.value.message
+        assert info.value.transient  # ERROR_KEY_DELETED: the WinRM service's passing state, not the request
         assert s.run("hostname", deadline_s=30).stdout == b"OCTO3\r\n"
 
 
@@ -319,9 +321,26 @@ def test_dropped_connection_is_not_repeated_unless_idempotent(lab: LabProcess) -
         add_fault(lab, f"drop@OCTO1:after={requests_seen(lab, 'OCTO1') + 1}")
         with pytest.raises(RemoteError) as info:
             s.run("hostname", deadline_s=30)
-        assert info.value.kind == "dropped" and info.value.retryable
+        assert info.value.kind == "dropped" and info.value.retryable and info.value.transient
+        assert "safe to repeat" not in info.value.hint  # the hint says what happened, not a promise
         assert s.reconnects == 0
         assert s.run("hostname", deadline_s=30).stdout == b"OCTO1\r\n"  # the next command opens a new shell
+
+
+def test_a_shell_left_by_a_dropped_connection_is_deleted_from_a_new_session(lab: LabProcess) -> None:
+    """What the executor does before it runs a cut-off step again: the old session lists the shell it gave
+    up on, and a new session deletes it (WinRS ends its processes); a shell already gone is no error."""
+    with session(lab, "OCTO4") as old:
+        old.open()
+        add_fault(lab, f"drop@OCTO4:after={requests_seen(lab, 'OCTO4') + 1}")
+        with pytest.raises(RemoteError):
+            old.run("hostname", deadline_s=30)
+        (left,) = old.abandoned_shells
+        with session(lab, "OCTO4") as new:
+            new.open()
+            assert new.reap([left]) == 1
+            assert new.reap([left]) == 0  # the node no longer knows it
+            assert new.run("hostname", deadline_s=30).stdout == b"OCTO4\r\n"
 
 
 def test_http_400_on_an_encrypted_connection_reconnects(lab: LabProcess) -> None:

@@ -127,7 +127,8 @@ def test_prompt_only_on_a_terminal(isolated: Path) -> None:
         Secrets(False, interactive=False, prompt=answer).get(ref)
     assert len(asked) == 1
     message = str(info.value)
-    assert "OCTOTUI_WINRM_PASSWORD" in message and "winrm:WORK\\labadmin" in message
+    assert "OCTOTUI_WINRM_PASSWORD" in message and "keyring set" not in message  # this store uses no keyring
+    assert info.value.keyring_user == "winrm:WORK\\labadmin"
     assert info.value.env_var == "OCTOTUI_WINRM_PASSWORD"
 
 
@@ -291,3 +292,34 @@ def test_private_files_and_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert f.read_text() == "kept"
     write_private_text(w, "new")
     assert w.read_text() == "new" and not list(w.parent.glob(".*.tmp"))
+
+
+# --- the message when no keyring works (issue 7, item 10) ------------------------------------------------
+
+
+def test_missing_secret_without_a_working_keyring_does_not_suggest_keyring_set(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with pytest.raises(SecretMissing) as info:
+        Secrets(interactive=False).get(service_password_ref("WORK\\svcOctopus"))
+    assert str(info.value) == (
+        "The password of the service account WORK\\svcOctopus is not available: set OCTOTUI_SERVICE_PASSWORD. "
+        "No keyring works here, so it cannot come from one (PYTHON_KEYRING_BACKEND selects "
+        "keyring.backends.fail.Keyring, which stores nothing: keyring is disabled by configuration).")
+    assert info.value.env_var == "OCTOTUI_SERVICE_PASSWORD"
+
+
+def test_missing_secret_with_a_keyring_not_in_use_names_only_the_variable(isolated: Path) -> None:
+    with pytest.raises(SecretMissing) as info:
+        Secrets(False, interactive=False).get(winrm_password_ref("WORK\\labadmin"))
+    assert str(info.value) == ("The WinRM password for WORK\\labadmin is not available: set OCTOTUI_WINRM_PASSWORD. "
+                               "No keyring works here, so it cannot come from one (keyring not used).")
+
+
+def test_missing_secret_with_a_working_keyring_says_how_to_store_it(file_keyring: Path) -> None:
+    with pytest.raises(SecretMissing) as info:
+        Secrets(interactive=False).get(winrm_password_ref("WORK\\labadmin"))
+    assert str(info.value) == (
+        "The WinRM password for WORK\\labadmin is not available: set OCTOTUI_WINRM_PASSWORD, or store it in the "
+        "keyring (service 'octotui', username 'winrm:WORK\\labadmin', e.g. "
+        "`keyring set octotui 'winrm:WORK\\labadmin'`).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 import requests
 from winrm.exceptions import WSManFaultError
 
+from octotui.lab.faults import FaultPlan
+from octotui.lab.runtime import PROGRAM_MARKER
 from tests.lab.conftest_winrm import Lab, lab_world, run
 
 
@@ -88,3 +91,55 @@ def test_reboot_drops_the_request_and_calls_back(lab: Lab) -> None:
     shell = fresh.open_shell()
     assert run(fresh, shell, "echo", "up")[0] == b"up\r\n"
     fresh.close_shell(shell)
+
+
+# --- slow:match=... (issue 7, item 10): what `match` matches, and the README's example fires ----------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+OCTOPUS_EXE = "C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe"
+CS = "Data Source=sql01;Initial Catalog=Octopus;Integrated Security=True;"
+#: The database steps' command lines as Windows shows them (the first node creates, the others join).
+DATABASE_CREATE = f'"{OCTOPUS_EXE}" database --instance Default --connectionString "{CS}" --create --grant WORK\\svcOctopus'
+DATABASE_JOIN = f'"{OCTOPUS_EXE}" database --instance Default --connectionString "{CS}" --masterKey ABCDEFGHIJKLMNOPQRSTUV=='
+
+
+def readme_slow_example() -> str:
+    found = re.findall(r"`(slow:match=[^`]*)`", README.read_text(encoding="utf-8"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_readmes_slow_fault_fires_on_the_command_it_names(lab: Lab) -> None:
+    spec = readme_slow_example()
+    lab.node.fs.write(OCTOPUS_EXE, PROGRAM_MARKER + b"labwho\n", make_parents=True)
+    ep = lab.endpoint(auth="basic", allow_basic_http=True)
+    p = lab.protocol(ep, "basic")
+    shell = p.open_shell()
+    fault = lab.faults.add(spec)
+    # cmd.exe /c takes off the outer quotes the engine adds around a line that starts with a quoted program
+    out, _, code = run(p, shell, f'"{DATABASE_JOIN}"')  # not the command the example names: runs at once
+    assert code == 0 and out.startswith(b"WORK\\labadmin|") and fault.fired == {}
+    cmd = p.run_command(shell, f'"{DATABASE_CREATE}"')
+    deadline = time.monotonic() + 10
+    while fault.fired != {"octo1": 1}:
+        assert time.monotonic() < deadline, f"{spec} did not fire on {DATABASE_CREATE}"
+        time.sleep(0.02)
+    started = [r for r in lab.node.process_log if r.command_line.startswith(f'"{OCTOPUS_EXE}" database')]
+    assert len(started) == 1  # only the join: the create waits for the fault's seconds before it starts
+    p.cleanup_command(shell, cmd)  # terminating the command ends the wait
+    p.close_shell(shell)
+
+
+@pytest.mark.parametrize(("match", "fires"), [
+    ("database --create", True),   # words among the arguments, in order, others between them
+    ("DATABASE --Create", True),   # case does not matter, as for Windows' own command-line switches
+    ("Octopus.Server.exe database --create", True),  # the program by its file name
+    ("--create", True),            # a piece of the command line
+    ("--grant WORK\\svcOctopus", True),
+    ("--create database", False),  # the words in another order
+    ("database --upgrade", False),
+    ("create-instance", False),
+])
+def test_slow_match_is_text_of_the_command_line_or_words_among_its_arguments(match: str, fires: bool) -> None:
+    plan = FaultPlan.parse([f"slow:match={match},seconds=7"])
+    assert plan.slow_command_delay("OCTO1", DATABASE_CREATE) == (7.0 if fires else 0.0)

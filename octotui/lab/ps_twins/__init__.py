@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from octotui.lab.ps_twins import files, invoke_as_user, node_state, ping, share_probe, sql_probe
+from octotui.lab.ps_twins import files, invoke_as_user, lease, node_state, ping, share_probe, sql_probe
 from octotui.lab.ps_twins.common import RESULT_SENTINEL, Twin
 
 __all__ = ["BOOTSTRAP", "RESULT_SENTINEL", "TWINS", "Twin", "find_twin", "first_line", "read_header"]
@@ -28,6 +28,7 @@ TWINS: dict[tuple[str, int], Twin] = {
     ("download-file", 1): files.download_file,
     ("read-file", 1): files.read_file,
     ("wait-ping", 1): ping.twin,
+    ("node-lease", 1): lease.twin,
 }
 
 _HEADER = re.compile(r"^# octotui-ps: (?P<name>[a-z0-9][a-z0-9-]*) v(?P<version>\d+)\s*$")
