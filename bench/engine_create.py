@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import winrm
 
-from octotui.remote import NodeSession
+from octotui.remote.session import NodeSession
 from tests.engine.e2e import journal, octotui, octotui_env, write_answers
 from tests.labfixture import running_lab
 

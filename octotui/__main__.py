@@ -1,5 +1,5 @@
 """Allows ``python -m octotui`` where the console script is not on PATH."""
 
-from octotui.cli import main
+from octotui.cli.main import main
 
 raise SystemExit(main())

@@ -27,14 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from octotui import octopus as oc
 from octotui.checks.ad import CheckFailure, Deadline, run_within
 from octotui.checks.result import CheckResult, Status
-from octotui.parsers.errors import ParseError
-from octotui.parsers.winpath import parse_windows_path
-from octotui.remote import NodeSession, RemoteError, ScriptError
-from octotui.spec import NodeSpec, WinRMSettings
-from octotui.windows import cmd_line
+from octotui.remote.session import NodeSession, RemoteError, ScriptError
+from octotui.spec.model import NodeSpec, WinRMSettings
+from octotui.spec.parsers.errors import ParseError
+from octotui.spec.parsers.winpath import parse_windows_path
+from octotui.windows import octopus as oc
+from octotui.windows.quoting import cmd_line
 
 DEFAULT_DEADLINE_S = 5.0
 LOW_SPACE_BYTES = 10 * 1024**3
@@ -521,7 +521,7 @@ def _share_verdict(node: NodeSpec, winrm: WinRMSettings, run_as: RunAs, res: dic
 
 
 def server_of(connection_string: str) -> str:
-    from octotui.parsers.connstr import parse_connection_string
+    from octotui.spec.parsers.connstr import parse_connection_string
 
     try:
         server = parse_connection_string(connection_string).server

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from octotui.parsers.connstr import ConnectionString, ServerAddress
+from octotui.spec.parsers.connstr import ConnectionString, ServerAddress
 
 DriverKind = Literal["msodbc18", "msodbc17", "freetds"]
 

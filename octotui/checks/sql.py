@@ -38,8 +38,8 @@ from octotui.checks.odbc import (
     to_odbc,
 )
 from octotui.checks.result import CheckResult, Status
-from octotui.parsers.connstr import ConnectionString, parse_connection_string
-from octotui.parsers.errors import ParseError
+from octotui.spec.parsers.connstr import ConnectionString, parse_connection_string
+from octotui.spec.parsers.errors import ParseError
 
 Mode = Literal["create", "join"]
 Depth = Literal["login", "server", "database"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from octotui.answers import AnswersError, Problem, format_problems, load_answers, parse_answers
-from octotui.spec import ClusterSpec
+from octotui.spec.answers import AnswersError, Problem, format_problems, load_answers, parse_answers
+from octotui.spec.model import ClusterSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 

@@ -2,7 +2,7 @@
 
 ``octotui apply`` is driven as users drive it, against a lab process; the lab is the witness of what the
 nodes ran (their process-creation logs) and of the lease file on each node (read with the ``node-lease``
-script over WinRM, as any console would). Another console's run is played by ``octotui.lease.ClusterLease``
+script over WinRM, as any console would). Another console's run is played by ``octotui.run.lease.ClusterLease``
 with that console's identity, which is what its runner would do.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from octotui.lease import ClusterLease, Holder, LeaseRemote, Owner, this_console
-from octotui.remote import NodeSession
-from octotui.runstore import (
+from octotui.remote.session import NodeSession
+from octotui.run.lease import ClusterLease, Holder, LeaseRemote, Owner, this_console
+from octotui.run.store import (
     cluster_lock_holder,
     cluster_lock_path,
     create_run_dir,
@@ -350,7 +350,7 @@ def test_the_runner_adopts_and_clears_the_lock_it_inherits(tmp_path: Path) -> No
     run = create_run_dir(home)
     held = lock_cluster(home, answers, "pending")  # what an older starter wrote
     child = ("import sys, pathlib\n"
-             "from octotui.runstore import inherited_cluster_lock, end_cluster_lock\n"
+             "from octotui.run.store import inherited_cluster_lock, end_cluster_lock\n"
              "lock = inherited_cluster_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3])\n"
              "print('adopted' if lock else 'none', flush=True)\n"
              "sys.stdin.readline()\n"

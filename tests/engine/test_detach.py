@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from octotui.cancel import (
+from octotui.run.cancel import (
     CANCEL_MARKER,
     Cancelled,
     CancelToken,
@@ -25,7 +25,7 @@ from octotui.cancel import (
     clear_cancel_request,
     request_cancel,
 )
-from octotui.detach import (
+from octotui.run.detach import (
     RUNNER_LOG,
     HandoverError,
     RedactingStream,
@@ -33,7 +33,7 @@ from octotui.detach import (
     read_handed_secrets,
     start_detached,
 )
-from octotui.runstore import cluster_lock_holder, create_run_dir, lock_cluster, process_alive, recorded_runner
+from octotui.run.store import cluster_lock_holder, create_run_dir, lock_cluster, process_alive, recorded_runner
 
 SECRETS = {"winrm_password": "Pa55-w0rd:winrm", "service_password": "S3rvice\"quote'x"}
 
@@ -41,7 +41,7 @@ SECRETS = {"winrm_password": "Pa55-w0rd:winrm", "service_password": "S3rvice\"qu
 #: never holds them), then waits for a "go" file and leaves a "finished" file.
 CHILD = textwrap.dedent("""
     import hashlib, json, os, pathlib, signal, sys, time
-    from octotui.detach import read_handed_secrets
+    from octotui.run.detach import read_handed_secrets
     run = pathlib.Path(sys.argv[1])
     secrets = read_handed_secrets(timeout=30)
     digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()
@@ -59,7 +59,7 @@ CHILD = textwrap.dedent("""
 #: The "terminal session": starts the runner detached, prints its pid, then waits to be hung up on.
 PARENT = textwrap.dedent("""
     import json, pathlib, sys, time
-    from octotui.detach import start_detached
+    from octotui.run.detach import start_detached
     run = pathlib.Path(sys.argv[1])
     secrets = json.loads(sys.stdin.readline()) if sys.argv[2] == "stdin" else {}
     pid = start_detached([sys.executable, "-c", sys.argv[3], str(run)], secrets, run)
@@ -229,7 +229,7 @@ def test_redacting_stream_masks_secrets_cut_across_writes() -> None:
 
 RUNNER_WITH_TOKEN = textwrap.dedent("""
     import pathlib, sys
-    from octotui.cancel import CancelToken
+    from octotui.run.cancel import CancelToken
     run = pathlib.Path(sys.argv[1])
     token = CancelToken(run, poll=0.05)
     if sys.argv[2] == "signals":

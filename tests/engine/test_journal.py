@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from octotui.journal import (
+from octotui.run.journal import (
     JOURNAL,
     JournalWriter,
     follow_events,
@@ -26,7 +26,7 @@ from octotui.journal import (
     read_events,
     run_status,
 )
-from octotui.runstore import (
+from octotui.run.store import (
     LockBusy,
     RunNotFound,
     cluster_lock_holder,
@@ -190,8 +190,8 @@ def test_reader_tolerates_a_torn_last_line_and_the_writer_continues_after_it(tmp
 
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, pathlib
-    from octotui.journal import JournalWriter, plan_summary
-    from octotui.runstore import lock_run
+    from octotui.run.journal import JournalWriter, plan_summary
+    from octotui.run.store import lock_run
     run = pathlib.Path(sys.argv[1])
     class R:
         def redact(self, t): return t
@@ -329,7 +329,7 @@ def test_run_lock_and_cluster_lock_refuse_a_second_apply(tmp_path: Path) -> None
 def test_a_killed_holder_frees_the_cluster_lock(tmp_path: Path) -> None:
     home = tmp_path / "home"
     answers = tmp_path / "a.toml"
-    script = ("import sys, pathlib, time\nfrom octotui.runstore import lock_cluster\n"
+    script = ("import sys, pathlib, time\nfrom octotui.run.store import lock_cluster\n"
               "lock_cluster(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), 'RUNX')\n"
               "print('locked', flush=True)\ntime.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(home), str(answers)], stdout=subprocess.PIPE, text=True)
@@ -386,7 +386,7 @@ def test_generic_emit_behaves_like_the_typed_helpers(tmp_path: Path) -> None:
 
 
 def test_run_ids_started_in_the_same_second_sort_in_start_order() -> None:
-    from octotui.runstore import is_run_id, new_run_id
+    from octotui.run.store import is_run_id, new_run_id
 
     for second in range(1_800_000_000, 1_800_000_000 + 500, 7):
         ids = [new_run_id(second + ms / 1000) for ms in (0, 1, 2, 250, 998, 999)]
@@ -402,7 +402,7 @@ def _plant(run: Path, *events: dict[str, object]) -> None:
 
 def test_runs_shows_when_each_run_started_and_how_long_it_took(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from octotui.apply import runs_command
+    from octotui.run.runner import runs_command
 
     home = tmp_path / "home"
     t0 = 1_700_000_000.0  # long before now: the running run lists last

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from octotui.errors import BadInput, ExitCode, OctotuiError
-from octotui.progress import fold, render
-from octotui.secrets import (
+from octotui.run.progress import fold, render
+from octotui.secrets.store import (
     PASSPHRASE_ENV,
     decide_master_key_store,
     keep_master_key,

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from octotui import octopus as oc
 from octotui.checks.node import (
     check_cluster_version,
     check_node_home,
@@ -31,9 +30,10 @@ from octotui.checks.node import (
 from octotui.checks.report import format_table, to_json
 from octotui.checks.result import CheckResult
 from octotui.checks.runner import Check, CheckContext, adapt, run_checks, start_check
-from octotui.remote import NodeSession
-from octotui.spec import NodeSpec, WinRMSettings
-from octotui.windows import cmd_line
+from octotui.remote.session import NodeSession
+from octotui.spec.model import NodeSpec, WinRMSettings
+from octotui.windows import octopus as oc
+from octotui.windows.quoting import cmd_line
 from tests.labfixture import LabProcess, running_lab
 
 VERSION = "2025.3.1234"

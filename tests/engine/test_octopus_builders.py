@@ -1,4 +1,4 @@
-"""octotui.octopus: the argv it builds, the output it parses, the versions it gates on.
+"""octotui.windows.octopus: the argv it builds, the output it parses, the versions it gates on.
 
 Examples of output are shaped after reference/octopus-server.md (DSC's samples, the docs); the lab's own
 Octopus.Server.exe is exercised by the remote tests, not here.
@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from octotui import octopus as oc
-from octotui.spec import InstallSpec, StorageSpec
+from octotui.spec.model import InstallSpec, StorageSpec
+from octotui.windows import octopus as oc
 
 KEY = "DVNbYEHJ9hmmH7YsVfLJQw=="
 

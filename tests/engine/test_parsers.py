@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from octotui.parsers import ParseError
-from octotui.parsers.accounts import parse_account
-from octotui.parsers.connstr import (
+from octotui.spec.parsers import ParseError
+from octotui.spec.parsers.accounts import parse_account
+from octotui.spec.parsers.connstr import (
     MASK,
     canonical_keyword,
     octopus_problems,
@@ -22,10 +22,10 @@ from octotui.parsers.connstr import (
     quote_value,
     redact,
 )
-from octotui.parsers.hostnames import netbios_from_host, parse_dns_name, parse_host, parse_netbios_name
-from octotui.parsers.prefixes import parse_listen_prefix, parse_port
-from octotui.parsers.versions import parse_octopus_version
-from octotui.parsers.winpath import looks_like_windows_path, parse_windows_path
+from octotui.spec.parsers.hostnames import netbios_from_host, parse_dns_name, parse_host, parse_netbios_name
+from octotui.spec.parsers.prefixes import parse_listen_prefix, parse_port
+from octotui.spec.parsers.versions import parse_octopus_version
+from octotui.spec.parsers.winpath import looks_like_windows_path, parse_windows_path
 
 # --- Windows paths ----------------------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from octotui.octopus import powershell_stdin_line
-from octotui.remote import SCRIPT_SEPARATOR, bootstrap_command_line, script_stdin
+from octotui.remote.session import SCRIPT_SEPARATOR, bootstrap_command_line, script_stdin
 from octotui.resources import HELPERS_MARKER, ps_script
+from octotui.windows.octopus import powershell_stdin_line
 from tests.engine.e2e import octotui, octotui_env, write_answers
 from tests.labfixture import running_lab
 from tests.psgrammar import syntax_problems

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from octotui.cancel import cancel_requested
-from octotui.journal import JOURNAL, JournalWriter, plan_summary
-from octotui.progress import LiveProgress, clean_text, fmt_duration, render_progress
-from octotui.runstore import create_run_dir, lock_run
+from octotui.run.cancel import cancel_requested
+from octotui.run.journal import JOURNAL, JournalWriter, plan_summary
+from octotui.run.progress import LiveProgress, clean_text, fmt_duration, render_progress
+from octotui.run.store import create_run_dir, lock_run
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -11,7 +11,7 @@ import urllib.parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from octotui.redact import MASK, MIN_SECRET_LENGTH, Redactor, default_redactor, encodings_of
+from octotui.secrets.redact import MASK, MIN_SECRET_LENGTH, Redactor, default_redactor, encodings_of
 
 SECRET = 'Pa$$w0rd"with\\odd\'chars&<>'
 

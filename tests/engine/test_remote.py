@@ -1,4 +1,4 @@
-"""octotui.remote against the real lab: a real ``octotui lab up`` process, real pywinrm, real HTTP.
+"""octotui.remote.session against the real lab: a real ``octotui lab up`` process, real pywinrm, real HTTP.
 
 One NTLM lab over plain HTTP (message encryption) and one Basic lab over HTTPS with the lab's own CA,
 each started once for the module. Faults are added to the running lab through its control port, aimed at
@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import winrm
 
-from octotui import octopus as oc
-from octotui.remote import (
+from octotui.remote.session import (
     STDIN_CHUNK,
     CommandResult,
     NodeSession,
@@ -29,6 +28,7 @@ from octotui.remote import (
     find_result_line,
     script_stdin,
 )
+from octotui.windows import octopus as oc
 from tests.labfixture import LabProcess, running_lab
 
 

@@ -1,4 +1,4 @@
-"""octotui.remote with WinRM certificate authentication against a real ``octotui lab up --https`` process.
+"""octotui.remote.session with WinRM certificate authentication against a real ``octotui lab up --https`` process.
 
 ``lab up --https`` issues a client certificate for the lab admin and maps it on every node (Windows' certmapping:
 issuer thumbprint + the UPN in the certificate), so a ``NodeSession(transport="certificate")`` needs no user name
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from octotui.lab.certs import LabCertificates, ensure_certificates, issue_client_certificate
-from octotui.remote import NodeSession, RemoteError
+from octotui.remote.session import NodeSession, RemoteError
 from tests.labfixture import LabProcess, running_lab
 
 

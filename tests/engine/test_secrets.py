@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from octotui.answers import load_answers
 from octotui.home import octotui_home, private_dir, private_file, runs_dir, write_private_text
-from octotui.redact import MASK, Redactor
-from octotui.secrets import (
+from octotui.secrets.redact import MASK, Redactor
+from octotui.secrets.store import (
     CHOICE_FILE_NAME,
     KEYRING_SERVICE,
     PASSPHRASE_ENV,
@@ -42,7 +41,8 @@ from octotui.secrets import (
     store_master_key,
     winrm_password_ref,
 )
-from octotui.spec import ServiceAccountSpec
+from octotui.spec.answers import load_answers
+from octotui.spec.model import ServiceAccountSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 CS = "Data Source=SQL01.corp,1433;Initial Catalog=Octopus;Integrated Security=True;"

@@ -30,7 +30,7 @@ from octotui.lab import sqlserver
 from octotui.lab.identity import Identity
 from octotui.lab.state import Account, Directory, Login, OctopusNodeRow, SqlServerState, World
 from octotui.lab.tds import TdsServer
-from octotui.parsers.connstr import parse_connection_string
+from octotui.spec.parsers.connstr import parse_connection_string
 
 ADMIN = SqlIdentity("WORK\\labadmin", "Adm1n-Pa55word")
 SVC = SqlIdentity("WORK\\svcOctopus", "Svc;Pa55}word")

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from octotui.answers import load_answers
-from octotui.executor import MAX_STEP_ATTEMPTS, Executor
-from octotui.journal import JournalWriter, read_events
-from octotui.plan import Plan, build_plan
-from octotui.progress import fold, render
-from octotui.redact import Redactor
-from octotui.remote import RemoteError, ScriptError
-from octotui.runstore import create_run_dir
-from octotui.spec import NodeSpec
+from octotui.plan.build import Plan, build_plan
+from octotui.remote.session import RemoteError, ScriptError
+from octotui.run.executor import MAX_STEP_ATTEMPTS, Executor
+from octotui.run.journal import JournalWriter, read_events
+from octotui.run.progress import fold, render
+from octotui.run.store import create_run_dir
+from octotui.secrets.redact import Redactor
+from octotui.spec.answers import load_answers
+from octotui.spec.model import NodeSpec
 
 ANSWERS = """\
 mode = "create"

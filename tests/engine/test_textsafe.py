@@ -10,13 +10,13 @@ import pytest
 
 from octotui.checks.report import format_table, to_json
 from octotui.checks.result import CheckResult
-from octotui.parsers.accounts import parse_account
-from octotui.parsers.connstr import parse_connection_string, parse_data_source
-from octotui.parsers.errors import ParseError
-from octotui.parsers.hostnames import parse_host, parse_netbios_name
-from octotui.parsers.prefixes import parse_listen_prefix
-from octotui.parsers.versions import parse_octopus_version
-from octotui.parsers.winpath import parse_windows_path
+from octotui.spec.parsers.accounts import parse_account
+from octotui.spec.parsers.connstr import parse_connection_string, parse_data_source
+from octotui.spec.parsers.errors import ParseError
+from octotui.spec.parsers.hostnames import parse_host, parse_netbios_name
+from octotui.spec.parsers.prefixes import parse_listen_prefix
+from octotui.spec.parsers.versions import parse_octopus_version
+from octotui.spec.parsers.winpath import parse_windows_path
 from octotui.textsafe import escape_controls, safe_message, shorten, shown
 
 #: What a terminal acts on: C0 controls (newline aside where a test says so), DEL and C1 controls.

@@ -1,4 +1,4 @@
-"""Windows quoting (octotui.windows) judged by the lab's own cmd.exe and argv parser, not by the engine's.
+"""Windows quoting (octotui.windows.quoting) judged by the lab's own cmd.exe and argv parser, not by the engine's.
 
 A test-only program, ``argv-echo``, sits on a lab node at paths that need quoting (a space, then cmd's special
 characters); it prints the argv the lab's C-runtime splitter gave it and the raw line it received. Property tests
@@ -25,7 +25,7 @@ from octotui.lab.identity import Identity
 from octotui.lab.process import ProcessContext
 from octotui.lab.runtime import LabSettings, NodeRuntime
 from octotui.lab.winargs import split_windows_args
-from octotui.windows import (
+from octotui.windows.quoting import (
     CMD_MAX_LINE,
     UnsafeArgumentError,
     argv_to_command_line,

@@ -73,7 +73,6 @@ def test_double_hop_share_and_sql_from_a_winrm_session(lab: LabProcess) -> None:
     import json
 
     from octotui import resources
-
     share = lab.ready["share"]
     boot = base64.b64encode(resources.ps_script("bootstrap").encode("utf-16-le")).decode()
     line = f"powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand {boot}"

@@ -1,8 +1,8 @@
 """The cluster spec: what the user asked for, parsed and validated, with no secret in it.
 
-The answers file (TOML) is loaded into these types by ``octotui.answers``; the plan, the checks and the
+The answers file (TOML) is loaded into these types by ``octotui.spec.answers``; the plan, the checks and the
 TUI all read these types and never the raw file. Secrets are not fields here: they are looked up by
-``octotui.secrets`` when a run needs them.
+``octotui.secrets.store`` when a run needs them.
 """
 
 from __future__ import annotations

@@ -478,9 +478,9 @@ class NodeSession:
             raise AssertionError("unreachable")  # pragma: no cover
 
     def run_argv(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
-        """``run`` for an argv list, quoted by ``octotui.windows.cmd_line`` (CRT and cmd.exe rules)."""
-        from octotui.octopus import masked_argv
-        from octotui.windows import cmd_line
+        """``run`` for an argv list, quoted by ``octotui.windows.quoting.cmd_line`` (CRT and cmd.exe rules)."""
+        from octotui.windows.octopus import masked_argv
+        from octotui.windows.quoting import cmd_line
 
         secret = [i for i, (a, m) in enumerate(zip(argv, masked_argv(argv), strict=True)) if a != m]
         return self.run(cmd_line(list(argv), secret=secret), **kwargs)

@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 from octotui.errors import BadInput, ExitCode, OctotuiError
 from octotui.home import octotui_home, private_dir, write_private_text
-from octotui.parsers.connstr import parse_connection_string
-from octotui.parsers.errors import ParseError
-from octotui.redact import Redactor, default_redactor
-from octotui.spec import ClusterSpec
+from octotui.secrets.redact import Redactor, default_redactor
+from octotui.spec.model import ClusterSpec
+from octotui.spec.parsers.connstr import parse_connection_string
+from octotui.spec.parsers.errors import ParseError
 
 SecretName = Literal["winrm_password", "service_password", "master_key"]
 Source = Literal["environment", "keyring", "prompt"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from octotui.spec import ClusterSpec, NodeSpec
+from octotui.spec.model import ClusterSpec, NodeSpec
 
 StepId = Literal[
     "guard-database", "install", "create-instance", "database", "configure", "authentication", "admin",
@@ -105,8 +105,7 @@ def credential_identity(spec: ClusterSpec, have_winrm_password: bool,
 
 
 def _chain(spec: ClusterSpec, node: NodeSpec, first: bool, cred: Identity, session: Identity) -> list[PlannedStep]:
-    from octotui import octopus as oc
-
+    from octotui.windows import octopus as oc
     inst = spec.instance
     cfg = oc.config_path(node.home, inst)
     steps: list[PlannedStep] = []

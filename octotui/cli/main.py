@@ -210,7 +210,7 @@ def _lab_inspect(args: argparse.Namespace) -> int:
 
 
 def _err(message: str) -> None:
-    from octotui.apply import _err as print_error  # the one printer of error messages
+    from octotui.run.runner import _err as print_error  # the one printer of error messages
 
     print_error(message)
 
@@ -230,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["_runner"]:
-        from octotui import apply as flows
-
+        from octotui.run import runner as flows
         runner = _runner_parser().parse_args(words[1:])
         return flows.runner_main(runner.run, runner.answers, take_over=runner.take_over)
     parser = build_parser()
@@ -243,12 +242,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return _lab_inspect(args)
         parser.parse_args(["lab", "--help"])
     if args.command == "check":
-        from octotui.check_cli import check_command
+        from octotui.cli.check import check_command
 
         return check_command(args.answers, args.json, deadline_s=args.deadline)
     if args.command in ("plan", "apply", "attach", "runs", "export"):
-        from octotui import apply as flows
-
+        from octotui.run import runner as flows
         if args.command == "export":
             return flows.export_command(args.answers, args.output)
         if args.command == "plan":

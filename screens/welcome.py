@@ -1,0 +1,130 @@
+"""Welcome: create a cluster, join nodes, guided join, runs (attach, resume, review), open answers."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from octotui.screens.base import BaseScreen
+from octotui.screens.messages import TaskDone
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+ACTIONS = [
+    ("create", "Create a cluster", "a new Octopus HA cluster: the first node, then the others"),
+    ("join", "Join nodes to a cluster", "add nodes with the cluster's master key"),
+    ("guided", "Guided join", "read the settings from a node of the existing cluster"),
+    ("open", "Open an answers file", "fill the wizard from an answers file (TOML)"),
+    ("logs", "Review logs", "this and earlier runs' logs (coming in a later version)"),
+    ("diagnostics", "Diagnostics", "terminal type, colours, size and a key tester"),
+]
+
+
+class WelcomeScreen(BaseScreen):
+    TITLE_TEXT = "Welcome"
+    HELP = """
+octotui installs Octopus Deploy Server in High Availability on Windows nodes joined to Active Directory.
+Choose with the arrows and Enter (or the letter keys shown in the footer).
+
+Runs: a run in progress can be attached to (it goes on without the wizard); a failed or cancelled run can
+be resumed; a finished run can be reviewed (the cluster's health). ctrl+p opens the command palette,
+ctrl+q quits.
+"""
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("c", "choose('create')", "Create", id="create"),
+        Binding("j", "choose('join')", "Join", id="join"),
+        Binding("g", "choose('guided')", "Guided join", id="guided"),
+        Binding("o", "choose('open')", "Open", id="open"),
+        Binding("d", "choose('diagnostics')", "Diagnostics", id="diagnostics"),
+        Binding("f1", "help", "Help", id="help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Label("octotui: Octopus Deploy High Availability installer", classes="screen-title")
+        with Vertical(id="form"):
+            yield OptionList(id="actions")
+            yield Input(placeholder="path of an answers file, then Enter", id="open-path")
+            yield Static("", id="runs-note")
+        yield Static("", id="status", classes="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#open-path", Input).display = False
+        self.fill()
+
+    def fill(self) -> None:
+        options = self.query_one("#actions", OptionList)
+        options.clear_options()
+        from octotui.draft import load_draft
+
+        draft = load_draft(self.wizard.home)
+        if draft is not None and draft.screen not in ("welcome", "") and draft.data:
+            options.add_option(Option(f"Continue where you left off ({draft.screen})", id="draft"))
+        for key, title, what in ACTIONS:
+            options.add_option(Option(f"{title}  - {what}", id=key))
+        options.highlighted = 0
+        options.focus()
+        self.load_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def load_runs(self) -> None:
+        from octotui.run.journal import list_runs
+
+        try:
+            self.post_message(TaskDone("runs", list_runs(self.wizard.home)[-6:]))
+        except Exception as exc:
+            self.post_message(TaskDone("runs", error=exc))
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.name != "runs" or message.error is not None:
+            return
+        options = self.query_one("#actions", OptionList)
+        runs = list(reversed(message.value))
+        verbs = {"running": "Attach to", "failed": "Resume", "cancelled": "Resume", "crashed": "Resume",
+                 "done": "Review"}
+        for r in runs:
+            nodes = ",".join(r.nodes)
+            options.add_option(Option(f"{verbs.get(r.status, 'Review')} run {r.id} ({r.status}, {r.mode or '-'}"
+                                      f", {nodes})", id=f"run:{r.id}"))
+        running = [r for r in runs if r.status == "running"]
+        if running:
+            self.query_one("#runs-note", Static).update(
+                f"A run is in progress ({running[0].id}): choose 'Attach to run' to follow it.")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_choose(str(event.option.id))
+
+    def action_choose(self, what: str) -> None:
+        w = self.wizard
+        if what == "draft":
+            w.reopen_draft()
+        elif what in ("create", "join"):
+            w.start_new(what)
+        elif what == "guided":
+            from octotui.screens.guided_join import GuidedJoinScreen
+
+            self.app.push_screen(GuidedJoinScreen())
+        elif what == "open":
+            box = self.query_one("#open-path", Input)
+            box.display = True
+            box.focus()
+        elif what == "logs":
+            from octotui.screens.dialogs import TextDialog
+
+            self.app.push_screen(TextDialog("Review logs", "Reviewing logs in the app comes in a later version. "
+                                            f"Until then each run's journal and step logs are under "
+                                            f"{w.home / 'runs'}; `octotui attach RUN` replays a run."))
+        elif what == "diagnostics":
+            from octotui.screens.diagnostics import DiagnosticsScreen
+
+            self.app.push_screen(DiagnosticsScreen())
+        elif what.startswith("run:"):
+            w.open_run(what.split(":", 1)[1])
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "open-path" and event.value.strip():
+            self.wizard.open_answers(event.value.strip())

@@ -1,0 +1,75 @@
+"""``octotui demo`` in a real terminal (tmux): driven with keys to "Cluster ready", then the lab checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_for(session: str, text: str, timeout: float = 60, press: str | None = None, every: float = 1.5) -> str:
+    """Poll the pane until ``text`` shows; optionally press ``press`` again every ``every`` seconds (Next is
+    refused while checks still run, so the key is repeated until the next screen appears)."""
+    deadline = time.monotonic() + timeout
+    next_press = 0.0
+    while True:
+        shown = screen(session)
+        if text in shown:
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on screen within {timeout} s; screen:\n{shown}")
+        if press and time.monotonic() >= next_press:
+            tmux("send-keys", "-t", session, press)
+            next_press = time.monotonic() + every
+        time.sleep(0.1)
+
+
+def test_demo_in_tmux_ends_on_a_ready_cluster(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    session = f"octotui-demo-{uuid.uuid4().hex[:6]}"
+    env = {"OCTOTUI_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+           "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    exports = " ".join(f"{k}={v!s}" for k, v in env.items())
+    command = f"cd {ROOT} && env {exports} {sys.executable} -m octotui demo; echo DEMO-EXITED $?; sleep 30"
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
+    try:
+        wait_for(session, "Nodes and WinRM", 90)
+        for title in ("Home directory", "Service account", "SQL database", "Shared storage", "Install",
+                      "Review and start"):
+            wait_for(session, title, 90, press="C-n")
+        wait_for(session, "Master key of the new cluster", 180, press="C-n", every=5)
+        tmux("send-keys", "-t", session, "Space")
+        shown = wait_for(session, "Cluster ready", 180, press="C-n", every=3)
+        assert "Traceback" not in shown
+        labs = list((home / "lab").glob("demo-*"))
+        assert len(labs) == 1
+        out = subprocess.run([sys.executable, "-m", "octotui", "lab", "inspect", "--state", str(labs[0])],
+                             capture_output=True, text=True, timeout=60, check=True, cwd=ROOT)
+        world = json.loads(out.stdout)
+        (db,) = world["sql"]["databases"]
+        assert sorted(n["name"] for n in db["nodes"]) == ["OCTO1", "OCTO2", "OCTO3"]
+        for node in world["nodes"]:
+            assert [s["state"] for s in node["services"]] == ["Running"], node["name"]
+        tmux("send-keys", "-t", session, "C-q")
+        wait_for(session, "DEMO-EXITED 0", 60)
+    finally:
+        tmux("kill-session", "-t", session)
