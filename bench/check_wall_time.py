@@ -35,10 +35,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from octotui.checks.runner import run_checks
-from octotui.cli.check import Passwords, build_checks
+from octotui.checks.suite import Passwords, build_checks
 from octotui.spec.answers import load_answers
-from tests.engine.e2e import octotui_env, toml_str, write_answers
-from tests.labfixture import running_lab
+from tests.fixtures.cli import octotui_env, toml_str, write_answers
+from tests.fixtures.lab import running_lab
 from tests.realservices.samba_dc import running_dc
 
 

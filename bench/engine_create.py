@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import winrm
 
 from octotui.remote.session import NodeSession
-from tests.engine.e2e import journal, octotui, octotui_env, write_answers
-from tests.labfixture import running_lab
+from tests.fixtures.cli import journal, octotui, octotui_env, write_answers
+from tests.fixtures.lab import running_lab
 
 
 def requests_of(lab: Any, node: str) -> int:

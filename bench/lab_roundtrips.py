@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import winrm
 
-from tests.labfixture import running_lab
+from tests.fixtures.lab import running_lab
 
 
 def _client(endpoints: list[str], user: str, password: str, seconds: float, queue: Any) -> None:

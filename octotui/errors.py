@@ -28,6 +28,17 @@ class ExitCode(enum.IntEnum):
     RUNNER_LOST = 5
 
 
+#: The exit code of each way a run can end: the journal's ``run_finished`` records it, the executor's outcome
+#: and ``apply``/``attach``/``runs`` report it (``crashed``: the run's process is gone without an end).
+RUN_EXIT_CODES: dict[str, ExitCode] = {
+    "done": ExitCode.OK,
+    "failed": ExitCode.FAILED,
+    "cancelled": ExitCode.CANCELLED,
+    "busy": ExitCode.BUSY,
+    "crashed": ExitCode.RUNNER_LOST,
+}
+
+
 class OctotuiError(Exception):
     """A failure the engine reports to a person: what went wrong, naming the thing, and what to do.
 

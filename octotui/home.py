@@ -3,16 +3,18 @@
 Why one module: every writer must agree on the folder (``OCTOTUI_HOME`` moves all of it, for tests and
 portable use) and on its permissions (the journal and logs describe a cluster's accounts and hosts, so they
 are the user's alone: folders 0700, files 0600, whatever the umask). Without ``OCTOTUI_HOME`` the platform's
-convention applies: ``$XDG_STATE_HOME/octotui`` (default ``~/.local/state/octotui``) on Linux and other
-Unix systems, ``%LOCALAPPDATA%\\octotui`` on Windows, ``~/Library/Application Support/octotui`` on macOS.
+convention applies, as platformdirs knows it (its user *state* folder): ``$XDG_STATE_HOME/octotui`` (default
+``~/.local/state/octotui``) on Linux and other Unix systems, ``%LOCALAPPDATA%\\octotui`` on Windows,
+``~/Library/Application Support/octotui`` on macOS.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import sys
 from pathlib import Path
+
+import platformdirs
 
 from octotui.errors import BadInput
 from octotui.textsafe import shown
@@ -29,14 +31,8 @@ def octotui_home() -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().absolute()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "octotui"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "octotui"
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base_path = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
-    return base_path / "octotui"
+    # appauthor=False: no vendor folder above ours on Windows (%LOCALAPPDATA%\octotui, not ...\octotui\octotui).
+    return platformdirs.user_state_path("octotui", appauthor=False)
 
 
 def private_dir(path: Path) -> Path:

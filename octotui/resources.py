@@ -6,22 +6,15 @@ from __future__ import annotations
 from importlib import resources
 from importlib.abc import Traversable
 
-#: The line in a script where the shared helpers (``assets/ps/_helpers.ps1``) go. Each script travels to
-#: the node alone, so it must carry the helpers; keeping them in one file keeps them from drifting apart.
-HELPERS_MARKER = "# ---- octotui shared helpers: assets/ps/_helpers.ps1 is inserted here when the script is sent ----"
-
 
 def assets() -> Traversable:
     return resources.files("octotui.assets")
 
 
-def ps_script(name: str) -> str:
-    """The text of ``assets/ps/<name>.ps1`` as it is sent: with the shared helpers in place."""
-    text = (assets() / "ps" / f"{name}.ps1").read_text(encoding="utf-8")
-    if HELPERS_MARKER in text:
-        helpers = (assets() / "ps" / "_helpers.ps1").read_text(encoding="utf-8")
-        text = text.replace(HELPERS_MARKER + "\n", helpers, 1)
-    return text
+def ps_script_source(name: str) -> str:
+    """The text of ``assets/ps/<name>.ps1`` as shipped. What is sent to a node (with the shared helpers
+    inserted) is ``octotui.windows.scripts.ps_script``."""
+    return (assets() / "ps" / f"{name}.ps1").read_text(encoding="utf-8")
 
 
 def ps_script_names() -> list[str]:

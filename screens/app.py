@@ -12,9 +12,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from octotui.screens.commands import WizardCommands
 from octotui.screens.dialogs import ConfirmDialog, ErrorDialog, PassphraseDialog, TextDialog
 from octotui.screens.state import WizardState
 from octotui.screens.widgets.glyphs import ascii_wanted
@@ -22,6 +21,16 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+
+def _wizard_commands() -> type[Provider]:
+    """The palette's provider, loaded when the palette first opens (Textual accepts a callable here)."""
+    from octotui.screens.commands import WizardCommands
+
+    return WizardCommands
 
 
 def _css_path() -> str:
@@ -33,7 +42,7 @@ def _css_path() -> str:
 class WizardApp(App[int]):
     TITLE = "octotui"
     CSS_PATH = _css_path()
-    COMMANDS: ClassVar = App.COMMANDS | {WizardCommands}
+    COMMANDS: ClassVar = App.COMMANDS | {_wizard_commands}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f10", "quit", "Quit", id="quit-f10", show=False),
@@ -137,7 +146,7 @@ class WizardApp(App[int]):
         self.notify(note, title="Guided join")
 
     def open_answers(self, path: str) -> None:
-        from octotui.answers_writer import read_answers_data
+        from octotui.spec.writer import read_answers_data
 
         try:
             data = read_answers_data(Path(path).expanduser())
@@ -149,7 +158,7 @@ class WizardApp(App[int]):
         self.jump_to("nodes")
 
     def reopen_draft(self) -> None:
-        from octotui.draft import load_draft
+        from octotui.spec.draft import load_draft
 
         draft = load_draft(self.home)
         if draft is None:
@@ -159,9 +168,9 @@ class WizardApp(App[int]):
         self.jump_to(draft.screen if draft.screen in self.state.flow() else "nodes")
 
     def open_run(self, run_id: str) -> None:
-        from octotui.launch import run_answers
         from octotui.run import store as runstore
         from octotui.run.journal import run_status
+        from octotui.run.start import run_answers
 
         try:
             run_dir = runstore.resolve_run(self.home, run_id)
@@ -170,7 +179,7 @@ class WizardApp(App[int]):
             return
         answers = run_answers(run_dir)
         if answers is not None and not self.state.data.get("nodes"):
-            from octotui.answers_writer import read_answers_data
+            from octotui.spec.writer import read_answers_data
 
             try:
                 self.state.data = read_answers_data(answers)
@@ -196,7 +205,7 @@ class WizardApp(App[int]):
 
     # --- the draft -----------------------------------------------------------------------------------
     def save_draft(self, screen: str = "") -> None:
-        from octotui.draft import save_draft
+        from octotui.spec.draft import save_draft
 
         try:
             name = screen or str(getattr(self.screen, "NAME", "") or "welcome")
@@ -338,23 +347,15 @@ def _is_welcome(screen: Screen[Any]) -> bool:
     return isinstance(screen, WelcomeScreen)
 
 
-def run_wizard(answers: str | None = None, *, demo: bool = False, nodes: int = 3) -> int:
-    """The console entry: ``octotui`` (no arguments), ``octotui wizard ANSWERS``, ``octotui demo``."""
-    from octotui.answers_writer import read_answers_data
-    from octotui.draft import load_draft
-    from octotui.errors import OctotuiError
-
+def run_wizard(answers: str | None = None, *, demo_lab: Any | None = None) -> int:
+    """The console entry: ``octotui`` (no arguments), ``octotui wizard ANSWERS``, and ``octotui demo`` (whose
+    command started ``demo_lab``, an ``octotui.cli.demo.DemoLab``: only the CLI starts the lab). Without
+    answers, a lost session's draft is read by the welcome screen, after its first paint."""
     state = WizardState()
     start = "welcome"
     on_exit: Callable[[], None] | None = None
-    if demo:
-        from octotui.demo import start_demo_lab
-
-        try:
-            lab = start_demo_lab(nodes)
-        except OctotuiError as exc:
-            print(f"octotui demo: {exc}", flush=True)
-            return 1
+    if demo_lab is not None:
+        lab = demo_lab
         state.data = lab.answers()
         state.secrets.update(lab.secrets)
         state.demo = True
@@ -363,6 +364,8 @@ def run_wizard(answers: str | None = None, *, demo: bool = False, nodes: int = 3
         on_exit = lab.stop
         os.environ.setdefault("OCTOTUI_DEMO_LAB", str(lab.state))
     elif answers:
+        from octotui.spec.writer import read_answers_data
+
         try:
             state.data = read_answers_data(Path(answers))
         except Exception as exc:
@@ -370,11 +373,6 @@ def run_wizard(answers: str | None = None, *, demo: bool = False, nodes: int = 3
             return 2
         state.answers_file = Path(answers).resolve()
         start = "nodes"
-    else:
-        draft = load_draft()
-        if draft is not None:
-            state.data = draft.data
-            state.answers_file = Path(draft.answers_file) if draft.answers_file else None
     app = WizardApp(state, start=start, on_exit=on_exit)
     try:
         code = app.run()

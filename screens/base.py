@@ -1,8 +1,8 @@
 """The shape every answers screen shares: fields checked as typed, live checks in a worker, Next and Back.
 
 A screen declares its fields (``form``) and which problem keys it owns (``OWNS``); the rules are the
-engine's: syntax through ``octotui.answers_writer.field_problems`` on every change, network checks through
-``octotui.live_checks.section_checks`` in a Textual thread worker, debounced, and only the latest
+engine's: syntax through ``octotui.spec.writer.field_problems`` on every change, network checks through
+``octotui.checks.live.section_checks`` in a Textual thread worker, debounced, and only the latest
 generation's results are shown. Next is refused while a field has a problem, a check fails or still runs;
 a warning asks for confirmation.
 """
@@ -26,14 +26,12 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from octotui.answers_writer import all_problems, get_value, set_value
-from octotui.spec.answers import Problem
-
 if TYPE_CHECKING:
     from octotui.screens.app import WizardApp
     from octotui.screens.state import WizardState
 
-    from octotui.live_checks import LiveCheck
+    from octotui.checks.live import LiveCheck
+    from octotui.spec.answers import Problem
 
 #: How long typing must pause before the network checks start.
 DEBOUNCE_S = 0.4
@@ -60,6 +58,27 @@ class BaseScreen(Screen[Any]):
     def on_mount(self) -> None:
         if self.wizard.ascii_only:
             self.add_class("-ascii")
+
+    _bindings_due = False
+    _bindings_shown: tuple[object, ...] = ()
+
+    def refresh_bindings(self) -> None:
+        """Tell the footer about new keys once per frame, and only when they changed. The footer rebuilds
+        every key widget each time it is told (tens of milliseconds), and a screen coming up, or back from
+        a dialog, tells it half a dozen times (mounted, focused, stacked, resumed) about the same keys."""
+        if not self._bindings_due:
+            self._bindings_due = True
+            self.call_after_refresh(self._publish_bindings)
+
+    def _publish_bindings(self) -> None:
+        self._bindings_due = False
+        shown = (tuple(id(f) for f in self.query(Footer)),  # a new footer (a recomposed screen) needs them
+                 tuple((key, b.binding.action, b.binding.description, b.binding.show, b.enabled, b.tooltip)
+                       for key, b in self.active_bindings.items()))
+        if shown == self._bindings_shown:
+            return
+        self._bindings_shown = shown
+        super().refresh_bindings()
 
     def action_help(self) -> None:
         self.app.push_screen(TextDialog(f"Help: {self.TITLE_TEXT}", self.HELP.strip() or "No help here."))
@@ -113,6 +132,8 @@ class WizardScreen(BaseScreen):
         if key.startswith("secret:"):
             value = self.state.secrets.get(key.split(":", 1)[1], "")
         else:
+            from octotui.spec.writer import get_value  # the engine's answers rules, loaded when first used
+
             raw = get_value(self.state.data, key, default)
             value = ", ".join(raw) if isinstance(raw, list) else ("" if raw is None else str(raw))
         return ValidatedField(key, label, value, password=password, placeholder=placeholder, help_text=help_text,
@@ -142,6 +163,8 @@ class WizardScreen(BaseScreen):
             else:
                 self.state.secrets.pop(name, None)
         else:
+            from octotui.spec.writer import set_value
+
             set_value(self.state.data, key, self.convert(key, value))
         self.wizard.save_draft(self.NAME)
 
@@ -187,6 +210,8 @@ class WizardScreen(BaseScreen):
         return any(re.fullmatch(p, problem_key) for p in self.OWNS)
 
     def screen_problems(self) -> list[Problem]:
+        from octotui.spec.writer import all_problems
+
         found = [p for p in all_problems(self.state.data) if self.owned(p.key)]
         return found + self.extra_problems()
 
@@ -195,7 +220,7 @@ class WizardScreen(BaseScreen):
         return []
 
     def validate_syntax(self) -> None:
-        from octotui.answers_writer import key_belongs
+        from octotui.spec.writer import key_belongs
 
         problems = self.screen_problems()
         shown: set[int] = set()
@@ -225,7 +250,7 @@ class WizardScreen(BaseScreen):
         self._debounce = self.set_timer(delay, lambda: self._start_checks(token))
 
     def live_checks(self) -> list[LiveCheck]:
-        from octotui.live_checks import Passwords, section_checks
+        from octotui.checks.live import Passwords, section_checks
 
         passwords = Passwords(self.state.secrets.get("winrm"), self.state.secrets.get("service"))
         return section_checks(self.SECTION, self.state.data, passwords)

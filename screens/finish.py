@@ -63,10 +63,10 @@ the database). r reads it again. The run's journal and step logs stay under OCTO
 
     @work(thread=True, exclusive=True, group="health", exit_on_error=False)
     def read_health(self) -> None:
-        from octotui.answers_writer import clean_answers, read_answers_data
-        from octotui.cluster_facts import cluster_health
-        from octotui.launch import run_answers
+        from octotui.run.cluster_facts import cluster_health
+        from octotui.run.start import run_answers
         from octotui.spec.answers import parse_answers
+        from octotui.spec.writer import clean_answers, read_answers_data
 
         try:
             data = self.state.data

@@ -14,6 +14,24 @@ from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Footer, Input, Label, Static
 
 
+def node_row(where: str) -> dict[str, str]:
+    """A ``[[nodes]]`` row for one node of a cluster given as a host or a WinRM URL. A node given by its IP
+    address gets a name made of it (127-0-0-1): no Windows name can be derived from an address, and the
+    answers' rules would drop the row."""
+    import ipaddress
+    import urllib.parse
+
+    where = where.strip()
+    row = {"host": urllib.parse.urlsplit(where).hostname or "", "endpoint": where} if "://" in where \
+        else {"host": where}
+    try:
+        address = ipaddress.ip_address(row["host"])
+    except ValueError:
+        return row
+    row["name"] = str(address).replace(".", "-") if address.version == 4 else "NODE"
+    return row
+
+
 class GuidedJoinScreen(BaseScreen):
     TITLE_TEXT = "Guided join"
     HELP = """
@@ -73,10 +91,10 @@ and the master key (it can be read from the same node). ctrl+n reads; ctrl+b goe
     def read(self, where: str, user: str, password: str, https: bool, answers: str) -> None:
         from pathlib import Path
 
-        from octotui.answers_writer import read_answers_data
-        from octotui.cluster_facts import read_existing_cluster
+        from octotui.checks.live import node_specs, winrm_settings
         from octotui.errors import OctotuiError
-        from octotui.live_checks import node_specs, winrm_settings
+        from octotui.run.cluster_facts import read_existing_cluster
+        from octotui.spec.writer import read_answers_data
 
         try:
             if answers:
@@ -93,9 +111,7 @@ and the master key (it can be read from the same node). ctrl+n reads; ctrl+b goe
             if winrm is None:
                 raise OctotuiError(f"the WinRM settings are not valid (account '{user}')",
                                    "write the account as DOMAIN\\user")
-            row = {"host": where.split("//")[-1].split(":")[0].split("/")[0], "endpoint": where} \
-                if "://" in where else {"host": where}
-            nodes = node_specs({"nodes": [row]}, winrm)
+            nodes = node_specs({"nodes": [node_row(where)]}, winrm)
             if not nodes:
                 raise OctotuiError(f"'{where}' is not a host name or a WinRM URL")
             existing = read_existing_cluster(nodes[0][1], winrm, password or None)

@@ -8,7 +8,7 @@ from octotui.screens.base import WizardScreen
 from textual.app import ComposeResult
 from textual.widgets import Checkbox
 
-from octotui.answers_writer import get_value
+from octotui.spec.writer import get_value
 
 
 class InstallScreen(WizardScreen):

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from octotui.spec.answers import Problem
 
@@ -157,17 +157,17 @@ It is held in memory and handed to the run over a pipe, never written to a file 
 
     @work(thread=True, exclusive=True, group="key", exit_on_error=False)
     def node_key(self, where: str) -> None:
-        from octotui.cluster_facts import read_master_key
+        from octotui.checks.live import node_specs, winrm_settings
         from octotui.errors import OctotuiError
-        from octotui.live_checks import node_specs, winrm_settings
+        from octotui.run.cluster_facts import read_master_key
 
         try:
             winrm = winrm_settings(self.state.data)
             if winrm is None or not where:
                 raise OctotuiError("give the node's host (and the WinRM settings on the Nodes screen)")
-            row = {"endpoint": where, "host": where.split("//")[-1].split(":")[0].split("/")[0]} \
-                if "://" in where else {"host": where}
-            nodes = node_specs({"nodes": [row]}, winrm)
+            from octotui.screens.guided_join import node_row
+
+            nodes = node_specs({"nodes": [node_row(where)]}, winrm)
             if not nodes:
                 raise OctotuiError(f"'{where}' is not a host name or a WinRM URL")
             instance = str(self.state.data.get("instance") or "OctopusServer")
@@ -186,6 +186,7 @@ It is held in memory and handed to the run over a pipe, never written to a file 
         self.store("secret:master_key", value)
         for f in self.fields():
             if f.key == "secret:master_key":
-                f.input.value = value
-        self.set_status("Master key loaded (masked; ctrl+r reveals it)", "pass")
+                with f.input.prevent(Input.Changed):  # stored above; a change would clear the status below
+                    f.input.value = value
         self.validate_syntax()
+        self.set_status("Master key loaded (masked; ctrl+r reveals it)", "pass")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from octotui.checks.result import CheckResult
+if TYPE_CHECKING:
+    from octotui.checks.result import CheckResult
 
 
 class ChecksStarted(Message):

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Checkbox, Label, Select
 
-from octotui.answers_writer import get_value
 from octotui.spec.answers import Problem
+from octotui.spec.writer import get_value
 
 TRANSPORTS = ["ntlm", "kerberos", "credssp", "basic", "certificate"]
 

@@ -3,7 +3,7 @@
 The screen follows the run's journal (the detached runner writes it; this process only reads), so it can
 attach to a run started by ``octotui apply`` or by an earlier wizard, and quitting it leaves the run going.
 A thread worker polls the journal and posts one message per batch of events; the screen folds them with
-``octotui.run_view.RunView`` and writes output lines to the log in one call per batch.
+``octotui.run.view.RunView`` and writes output lines to the log in one call per batch.
 """
 
 from __future__ import annotations
@@ -13,22 +13,30 @@ from pathlib import Path
 from typing import ClassVar
 
 from octotui.screens.base import BaseScreen
-from octotui.screens.dialogs import ConfirmDialog, TextDialog
+from octotui.screens.dialogs import ConfirmDialog
 from octotui.screens.master_key import MasterKeyDialog
 from octotui.screens.messages import RunEvents, TaskDone
 from octotui.screens.widgets.glyphs import glyph
+from octotui.screens.widgets.step_table import StepTable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Label, Log, ProgressBar, Static
+from textual.widgets import Button, Footer, Label, Log, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from octotui.run.progress import fmt_duration
-from octotui.run_view import RunView, StepRow, step_log_path, step_log_tail
+from octotui.run.view import RunView, StepRow, step_log_tail
 
 #: How often the journal is read.
 POLL_S = 0.1
+#: The step table's columns: label and width (the title as wide as the longest).
+COLUMNS: tuple[tuple[str, int | None], ...] = (("Node", 10), ("Step", 16), ("State", 12), ("Time", 7),
+                                                ("Title", None))
+
+
+def _row_key(key: tuple[str, str]) -> str:
+    return f"{key[0]}\x1f{key[1]}"
 
 
 class ProgressScreen(BaseScreen):
@@ -60,14 +68,15 @@ master key is recorded (k shows it again).
         self._key_dialog_open = False
         self._key_asked = False
         self._finish_opened = False
-        self._row_keys: dict[tuple[str, str], object] = {}
+        self._row_keys: dict[tuple[str, str], str] = {}
+        self._failure_shown: tuple[object, ...] | None = None
         self.last_event_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Label(f"Run {self.run_dir.name}", id="run-title", classes="screen-title")
         yield ProgressBar(total=1, show_eta=False, id="overall")
         with Horizontal(id="progress-main"):
-            yield DataTable(id="steps", cursor_type="row", zebra_stripes=False)
+            yield StepTable(COLUMNS, id="steps")
         with Vertical(id="failure"):
             yield Static("", id="failure-text", markup=False)
             with Horizontal(classes="buttons"):
@@ -80,12 +89,6 @@ master key is recorded (k shows it again).
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one("#steps", DataTable)
-        table.add_column("Node", key="node", width=10)
-        table.add_column("Step", key="step", width=16)
-        table.add_column("State", key="state", width=12)
-        table.add_column("Time", key="time", width=7)
-        table.add_column("Title", key="title")
         self.query_one("#failure").display = False
         self.follow()
         self.set_interval(1.0, self._tick)
@@ -93,18 +96,28 @@ master key is recorded (k shows it again).
     # --- following the journal -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False, description="follow the run")
     def follow(self) -> None:
-        from octotui.run.journal import JournalTail, run_status
+        from octotui.run.journal import JournalTail, runner_alive, status_of
 
         worker = get_current_worker()
         tail = JournalTail(self.run_dir)
-        next_status = 0.0
+        # The status comes from the events the tail has read (the latest run_started and the run_finished
+        # after it) and, until the run ends, whether its runner lives (checked once a second): the journal
+        # is read once, as it grows, never again whole (it holds every output line of a long run).
+        marks: list[dict[str, object]] = []
+        alive, next_alive = True, 0.0
         status, last_status = "running", ""
         while not worker.is_cancelled:
             events = tail.poll()
+            for event in events:
+                if event.get("type") == "run_started":
+                    marks = [event]
+                elif event.get("type") == "run_finished":
+                    marks.append(event)
             now = time.monotonic()
-            if now >= next_status or any(e.get("type") == "run_finished" for e in events):
-                status = run_status(self.run_dir)
-                next_status = now + 1.0
+            if now >= next_alive and not any(m.get("type") == "run_finished" for m in marks):
+                alive = runner_alive(self.run_dir, marks)
+                next_alive = now + 1.0
+            status = status_of(marks, alive)
             if events or status != last_status:
                 self.post_message(RunEvents(events, status))
                 last_status = status
@@ -153,23 +166,26 @@ master key is recorded (k shows it again).
         return row.node, row.step, f"{mark} {row.state}", took, row.title
 
     def _rebuild_table(self) -> None:
-        table = self.query_one("#steps", DataTable)
+        table = self.query_one("#steps", StepTable)
         table.clear()
         self._row_keys = {}
         for key, row in self.view.rows.items():
-            self._row_keys[key] = table.add_row(*self._row_cells(row), key=f"{key[0]}/{key[1]}")
+            self._row_keys[key] = _row_key(key)
+            table.add_row(self._row_keys[key], self._row_cells(row))
 
     def _update_rows(self, keys: set[tuple[str, str]]) -> None:
-        table = self.query_one("#steps", DataTable)
+        """Show these steps' rows as they are now; the table repaints only the lines that changed (output
+        arriving for a step changes none of its cells)."""
+        table = self.query_one("#steps", StepTable)
         for key in keys:
             row = self.view.rows.get(key)
             if row is None:
                 continue
             if key not in self._row_keys:
-                self._row_keys[key] = table.add_row(*self._row_cells(row), key=f"{key[0]}/{key[1]}")
-                continue
-            for column, value in zip(("node", "step", "state", "time", "title"), self._row_cells(row), strict=True):
-                table.update_cell(f"{key[0]}/{key[1]}", column, value)
+                self._row_keys[key] = _row_key(key)
+                table.add_row(self._row_keys[key], self._row_cells(row))
+            else:
+                table.update_row(self._row_keys[key], self._row_cells(row))
 
     def _tick(self) -> None:
         running = [(r.node, r.step) for r in self.view.running()]
@@ -191,11 +207,18 @@ master key is recorded (k shows it again).
         if self.view.waiting_for_key:
             state = "waiting for you to confirm the master key (k)"
         mode = f" {progress.mode}" if progress.mode else ""
-        self.query_one("#run-title", Label).update(f"Run {self.run_dir.name}{mode}  {state}  {elapsed}  "
-                                                   f"{done}/{total} steps")
+        title = f"Run {self.run_dir.name}{mode}  {state}  {elapsed}  {done}/{total} steps"
+        if title != getattr(self, "_title_shown", None):
+            self._title_shown = title
+            # One line of fixed size: repainted, without laying the whole screen out again.
+            self.query_one("#run-title", Label).update(title, layout=False)
 
     def _update_failure(self) -> None:
         failures = self.view.failures()
+        shown = (self.status, *((r.node, r.step, r.error) for r in failures[:2]))
+        if shown == self._failure_shown:
+            return  # unchanged: the failed steps' logs are not read again for every batch
+        self._failure_shown = shown
         box = self.query_one("#failure")
         if not failures and self.status not in ("crashed", "cancelled"):
             box.display = False
@@ -218,8 +241,8 @@ master key is recorded (k shows it again).
     # --- the master key ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="key", exit_on_error=False)
     def fetch_key(self) -> None:
-        from octotui.cluster_facts import read_master_key
-        from octotui.live_checks import node_specs, winrm_settings
+        from octotui.checks.live import node_specs, winrm_settings
+        from octotui.run.cluster_facts import read_master_key
 
         try:
             winrm = winrm_settings(self.state.data)
@@ -258,7 +281,7 @@ master key is recorded (k shows it again).
         def answered(ok: bool | None) -> None:
             self._key_dialog_open = False
             if ok:
-                from octotui.launch import confirm_master_key
+                from octotui.run.key_gate import confirm_master_key
 
                 confirm_master_key(self.run_dir)
                 self.set_status("Master key confirmed: the other nodes join now", "pass")
@@ -291,7 +314,7 @@ master key is recorded (k shows it again).
 
     @work(thread=True, exclusive=True, group="retry", exit_on_error=False)
     def retry(self) -> None:
-        from octotui.launch import run_answers, start_run
+        from octotui.run.start import run_answers, start_run
 
         try:
             answers = self.state.answers_file or run_answers(self.run_dir)
@@ -326,9 +349,11 @@ master key is recorded (k shows it again).
             self.set_status("No step has output yet")
             return
         row = rows[0]
-        lines = step_log_tail(self.run_dir, row.node, row.step, 200)
-        path = step_log_path(self.run_dir, row.node, row.step)
-        self.app.push_screen(TextDialog(f"{row.node} {row.step}: {path}", "\n".join(lines) or "(no output)"))
+        from octotui.screens.logs import review_run
+
+        # The step's whole log in the log viewer; a failed step's opens at the line it failed at.
+        review_run(self.app, self.run_dir, node=row.node, step=row.step,
+                   failure=(row.error or "failed") if row.state == "failed" else None)
 
     def action_finish(self) -> None:
         if self.status == "done":

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Footer, Input, Label, Static
 
-from octotui.launch import Preparation
+from octotui.run.prepare import Preparation
 
 
 class ReviewScreen(BaseScreen):
@@ -60,11 +60,11 @@ the SSH session leaves it going; starting octotui again offers to attach.
 
     def on_mount(self) -> None:
         super().on_mount()
-        from octotui.launch import prepare_values
         from octotui.plan.build import format_plan
+        from octotui.run.prepare import prepare
         from octotui.secrets.redact import default_redactor
 
-        prep = prepare_values(self.state.data, self.state.secrets)
+        prep = prepare(self.state.data, self.state.secrets)
         self.prep = prep
         problems = self.query_one("#problems", Static)
         if prep.problems:
@@ -110,8 +110,8 @@ the SSH session leaves it going; starting octotui again offers to attach.
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def start(self, path: Path) -> None:
-        from octotui.answers_writer import write_answers_file
-        from octotui.launch import start_run
+        from octotui.run.start import start_run
+        from octotui.spec.writer import write_answers_file
 
         try:
             write_answers_file(path, self.state.data)

@@ -10,8 +10,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Static
 
-from octotui.answers_writer import get_value
 from octotui.spec.answers import Problem
+from octotui.spec.writer import get_value
 
 
 class ServiceScreen(WizardScreen):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from octotui.screens.base import BaseScreen
 from octotui.screens.messages import TaskDone
@@ -13,12 +14,15 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+if TYPE_CHECKING:
+    from octotui.spec.draft import Draft
+
 ACTIONS = [
     ("create", "Create a cluster", "a new Octopus HA cluster: the first node, then the others"),
     ("join", "Join nodes to a cluster", "add nodes with the cluster's master key"),
     ("guided", "Guided join", "read the settings from a node of the existing cluster"),
     ("open", "Open an answers file", "fill the wizard from an answers file (TOML)"),
-    ("logs", "Review logs", "this and earlier runs' logs (coming in a later version)"),
+    ("logs", "Review logs", "this and earlier runs' logs, and the nodes' logs over WinRM"),
     ("diagnostics", "Diagnostics", "terminal type, colours, size and a key tester"),
 ]
 
@@ -38,6 +42,7 @@ ctrl+q quits.
         Binding("j", "choose('join')", "Join", id="join"),
         Binding("g", "choose('guided')", "Guided join", id="guided"),
         Binding("o", "choose('open')", "Open", id="open"),
+        Binding("l", "choose('logs')", "Logs", id="logs"),
         Binding("d", "choose('diagnostics')", "Diagnostics", id="diagnostics"),
         Binding("f1", "help", "Help", id="help"),
     ]
@@ -57,33 +62,52 @@ ctrl+q quits.
         self.fill()
 
     def fill(self) -> None:
+        """The choices at once; the draft and the runs come from a worker started after the first paint
+        (reading them needs the engine's answers parser and every run's journal) and join the list."""
         options = self.query_one("#actions", OptionList)
         options.clear_options()
-        from octotui.draft import load_draft
-
-        draft = load_draft(self.wizard.home)
-        if draft is not None and draft.screen not in ("welcome", "") and draft.data:
-            options.add_option(Option(f"Continue where you left off ({draft.screen})", id="draft"))
         for key, title, what in ACTIONS:
             options.add_option(Option(f"{title}  - {what}", id=key))
         options.highlighted = 0
         options.focus()
-        self.load_runs()
+        # Once the screen and its footer are painted: the worker's imports and reads would otherwise hold
+        # the interpreter while they are (Python runs one thread at a time).
+        self.set_timer(0.15, self.load_runs)
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
         from octotui.run.journal import list_runs
+        from octotui.spec.draft import load_draft
 
         try:
-            self.post_message(TaskDone("runs", list_runs(self.wizard.home)[-6:]))
+            draft = load_draft(self.wizard.home)
+            self.post_message(TaskDone("runs", (draft, list_runs(self.wizard.home)[-6:])))
         except Exception as exc:
             self.post_message(TaskDone("runs", error=exc))
+
+    def _offer_draft(self, options: OptionList, draft: Draft) -> None:
+        """Put "Continue where you left off" first; the highlight stays where the user moved it meanwhile."""
+        if not self.state.data:  # "Create" keeps what the draft has typed (hosts, accounts)
+            self.state.data = draft.data
+            self.state.answers_file = Path(draft.answers_file) if draft.answers_file else None
+        if draft.screen in ("welcome", "") or not draft.data:
+            return
+        current = options.highlighted_option
+        moved = current is not None and options.highlighted != 0
+        rest = list(options.options)
+        options.clear_options()
+        options.add_option(Option(f"Continue where you left off ({draft.screen})", id="draft"))
+        options.add_options(rest)
+        options.highlighted = options.get_option_index(current.id) if moved and current and current.id else 0
 
     def on_task_done(self, message: TaskDone) -> None:
         if message.name != "runs" or message.error is not None:
             return
         options = self.query_one("#actions", OptionList)
-        runs = list(reversed(message.value))
+        draft, found = message.value
+        if draft is not None:
+            self._offer_draft(options, draft)
+        runs = list(reversed(found))
         verbs = {"running": "Attach to", "failed": "Resume", "cancelled": "Resume", "crashed": "Resume",
                  "done": "Review"}
         for r in runs:
@@ -113,11 +137,9 @@ ctrl+q quits.
             box.display = True
             box.focus()
         elif what == "logs":
-            from octotui.screens.dialogs import TextDialog
+            from octotui.screens.logs import review_run
 
-            self.app.push_screen(TextDialog("Review logs", "Reviewing logs in the app comes in a later version. "
-                                            f"Until then each run's journal and step logs are under "
-                                            f"{w.home / 'runs'}; `octotui attach RUN` replays a run."))
+            review_run(self.app)
         elif what == "diagnostics":
             from octotui.screens.diagnostics import DiagnosticsScreen
 

@@ -27,22 +27,27 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from octotui.checks.ad import CheckFailure, Deadline, run_within
-from octotui.checks.result import CheckResult, Status
-from octotui.remote.session import NodeSession, RemoteError, ScriptError
+from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline, run_within
+from octotui.checks.result import CheckFailure, CheckResult, Status
+from octotui.remote.errors import RemoteError, ScriptError
+from octotui.remote.session import NodeSession
 from octotui.spec.model import NodeSpec, WinRMSettings
+from octotui.spec.parsers.accounts import Account
+from octotui.spec.parsers.connstr import ConnectionString, as_connection_string
 from octotui.spec.parsers.errors import ParseError
-from octotui.spec.parsers.winpath import parse_windows_path
+from octotui.spec.parsers.versions import OctopusVersion
+from octotui.spec.parsers.winpath import WinPath, parse_windows_path
 from octotui.windows import octopus as oc
+from octotui.windows.gates import compare_versions
+from octotui.windows.octopus_output import KEY_HOME, OctopusOutputError, parse_list_instances
 from octotui.windows.quoting import cmd_line
 
-DEFAULT_DEADLINE_S = 5.0
 LOW_SPACE_BYTES = 10 * 1024**3
 #: Windows Server 2012 R2 is 6.3; Octopus Server supports 2012 R2 and newer.
 MIN_WINDOWS = (6, 3)
 ANONYMOUS = "ANONYMOUS LOGON"
 Mode = Literal["create", "join"]
-RunAs = tuple[str, str] | None  # (DOMAIN\user, password), or None for the WinRM session itself
+RunAs = tuple[Account | str, str] | None  # (DOMAIN\user, password), or None for the WinRM session itself
 
 
 def _gb(value: int) -> str:
@@ -91,7 +96,7 @@ def _session(node: NodeSpec, winrm: WinRMSettings, password: str | None, deadlin
     """A session whose every wait fits in what is left of the deadline."""
     left = deadline.left()
     try:
-        session = NodeSession(node.url(winrm), winrm.username or None, password, transport=winrm.transport,
+        session = NodeSession(node.url(winrm), winrm.logon or None, password, transport=winrm.transport,
                               ca_cert=winrm.ca_cert, server_cert_validation=winrm.server_cert_validation,
                               cert_pem=winrm.cert_pem, cert_key_pem=winrm.cert_key_pem,
                               operation_timeout=max(1, math.floor(left)), connect_timeout=max(0.2, left),
@@ -115,7 +120,7 @@ def _script(session: NodeSession, name: str, params: Mapping[str, Any], deadline
     try:
         if run_as is None:
             return session.run_script(name, params, deadline_s=left)
-        return session.script_as(run_as[0], run_as[1], name, params, deadline_s=left)
+        return session.script_as(str(run_as[0]), run_as[1], name, params, deadline_s=left)
     except ScriptError as exc:
         if run_as is not None and exc.script == "invoke-as-user" and exc.stage in ("prepare", "register"):
             hresult = exc.result.get("hresult")
@@ -257,7 +262,7 @@ def check_winrm_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None
                 session.open()
             except RemoteError as exc:
                 if exc.kind == "auth":
-                    who = winrm.username or "the client certificate"
+                    who = winrm.logon or "the client certificate"
                     raise CheckFailure(f"{node.name} refused the WinRM logon of {who}", f"{note}; {exc.message}",
                                        exc.hint) from exc
                 raise _remote_failure(node.name, exc, "open a WinRM shell") from exc
@@ -345,7 +350,7 @@ def _config_home(session: NodeSession, config_path: str, deadline: Deadline) -> 
     except ET.ParseError:
         return fallback
     for el in root.iter("set"):
-        if (el.get("key") or "").lower() == oc.KEY_HOME.lower() and (el.text or "").strip():
+        if (el.get("key") or "").lower() == KEY_HOME.lower() and (el.text or "").strip():
             return (el.text or "").strip()
     return fallback
 
@@ -361,8 +366,8 @@ def _other_instances(session: NodeSession, install_location: str | None, instanc
     if res.exit_code != 0:
         return [], f"list-instances failed (exit code {res.exit_code}); other instances not checked"
     try:
-        found = oc.parse_list_instances(res.stdout_text)
-    except oc.OctopusOutputError as exc:
+        found = parse_list_instances(res.stdout_text)
+    except OctopusOutputError as exc:
         return [], f"list-instances output not understood ({exc}); other instances not checked"
     others = [(i["InstanceName"], i["ConfigurationFilePath"]) for i in found
               if i["InstanceName"].lower() != instance.lower()]
@@ -375,10 +380,11 @@ def check_node_home(node: NodeSpec, winrm: WinRMSettings, password: str | None, 
                     home: str | None = None, deadline_s: float = DEFAULT_DEADLINE_S,
                     cancel: threading.Event | None = None) -> CheckResult:
     """``node.home:<node>``: a local absolute folder on a local fixed disk with room to spare, that no other
-    Octopus instance on the node uses. ``home`` overrides ``node.home`` (the wizard's field as typed)."""
-    wanted = (home if home is not None else node.home).strip()
+    Octopus instance on the node uses. ``home`` overrides ``node.home`` (the wizard's field as typed, which
+    the answers reader has not seen yet; ``node.home`` it has)."""
+    wanted = home.strip() if home is not None else str(node.home)
     make = _Result(f"node.home:{node.name}", f"{node.name}:{wanted}")
-    problem = home_problem(wanted)
+    problem = home_problem(wanted) if home is not None else None
     if problem is not None:
         return make.failure(problem)
 
@@ -444,7 +450,7 @@ def _home_verdict(node: NodeSpec, home: str, instance: str, state: dict[str, Any
 
 
 def _identity_words(run_as: RunAs, winrm: WinRMSettings) -> str:
-    return run_as[0] if run_as else f"the WinRM session of {winrm.username}"
+    return str(run_as[0]) if run_as else f"the WinRM session of {winrm.logon}"
 
 
 def _double_hop_possible(run_as: RunAs, winrm: WinRMSettings) -> bool:
@@ -456,12 +462,12 @@ DOUBLE_HOP_HINT = ("Run the check as the service account (octotui does: give its
                    "double hop).")
 
 
-def check_share_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None, paths: Sequence[str], *,
+def check_share_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None, paths: Sequence[WinPath | str], *,
                       run_as: RunAs, deadline_s: float = DEFAULT_DEADLINE_S,
                       cancel: threading.Event | None = None) -> CheckResult:
     """``share.reach:<node>``: from the node, as ``run_as`` (the service account), create, read back and delete
     a probe file in each shared path."""
-    make = _Result(f"share.reach:{node.name}", f"{node.name} -> {', '.join(paths)}")
+    make = _Result(f"share.reach:{node.name}", f"{node.name} -> {', '.join(map(str, paths))}")
     if not paths:
         return make("skip", "No shared storage in the answers file",
                     hint="Set [storage] cluster_shared (\\\\server\\share) to check it from the nodes.")
@@ -469,7 +475,7 @@ def check_share_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None
     def body(deadline: Deadline) -> CheckResult:
         session = _session(node, winrm, password, deadline)
         try:
-            res = _script(session, "test-share", {"paths": list(paths)}, deadline, run_as)
+            res = _script(session, "test-share", {"paths": [str(p) for p in paths]}, deadline, run_as)
         finally:
             with contextlib.suppress(Exception):
                 session.close()
@@ -520,17 +526,16 @@ def _share_verdict(node: NodeSpec, winrm: WinRMSettings, run_as: RunAs, res: dic
 # sql.reach and cluster.version
 
 
-def server_of(connection_string: str) -> str:
-    from octotui.spec.parsers.connstr import parse_connection_string
-
+def server_of(connection_string: ConnectionString | str) -> str:
     try:
-        server = parse_connection_string(connection_string).server
+        server = as_connection_string(connection_string).server
     except ParseError:
         return "SQL Server"
     return str(server) if server is not None else "SQL Server"
 
 
-def check_sql_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None, connection_string: str, *,
+def check_sql_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None,
+                    connection_string: ConnectionString | str, *,
                     mode: Mode, run_as: RunAs, deadline_s: float = DEFAULT_DEADLINE_S,
                     cancel: threading.Event | None = None,
                     on_facts: Callable[[dict[str, Any]], None] | None = None) -> CheckResult:
@@ -545,7 +550,7 @@ def check_sql_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None, 
     def body(deadline: Deadline) -> CheckResult:
         session = _session(node, winrm, password, deadline)
         try:
-            res = _script(session, "test-sql", {"connection_string": connection_string}, deadline, run_as)
+            res = _script(session, "test-sql", {"connection_string": str(connection_string)}, deadline, run_as)
         finally:
             with contextlib.suppress(Exception):
                 session.close()
@@ -558,7 +563,7 @@ def check_sql_reach(node: NodeSpec, winrm: WinRMSettings, password: str | None, 
 
 def _sql_verdict(node: NodeSpec, winrm: WinRMSettings, run_as: RunAs, server: str, mode: Mode,
                  res: dict[str, Any], make: _Result) -> CheckResult:
-    who = run_as[0] if run_as else winrm.username
+    who = str(run_as[0]) if run_as else winrm.logon
     if not res.get("ok"):
         stage, number, message = res.get("stage"), res.get("number"), str(res.get("message") or "")
         detail = f"test-sql as {_identity_words(run_as, winrm)}: stage {stage}, error {number}: {message}"
@@ -596,8 +601,8 @@ def _sql_verdict(node: NodeSpec, winrm: WinRMSettings, run_as: RunAs, server: st
     return make("pass", f"{node.name} reaches {server} as {login}", detail)
 
 
-def cluster_version_result(mode: Mode, wanted: str, facts: Mapping[str, Any] | None, *, source: str = "",
-                           target: str = "") -> CheckResult:
+def cluster_version_result(mode: Mode, wanted: OctopusVersion | str, facts: Mapping[str, Any] | None, *,
+                           source: str = "", target: str = "") -> CheckResult:
     """``cluster.version`` from test-sql's result: the version to install must equal the cluster's."""
     make = _Result("cluster.version", target or "cluster")
     if mode == "create":
@@ -613,10 +618,10 @@ def cluster_version_result(mode: Mode, wanted: str, facts: Mapping[str, Any] | N
                     "dbo.OctopusServerInstallationHistory gave no version",
                     f"Make sure the cluster runs {wanted} (Octopus Manager or /api shows it): every node of a "
                     "cluster must run the same version.")
-    if oc.compare_versions(str(found), wanted) == 0:
+    if compare_versions(str(found), wanted) == 0:
         via = f" via {source}" if source else ""
         return make("pass", f"The cluster runs {found}, the version to install", f"read from the database{via}")
-    newer = oc.compare_versions(str(found), wanted) > 0
+    newer = compare_versions(str(found), wanted) > 0
     return make("fail", f"The cluster runs Octopus {found} but the answers install {wanted}",
                 "every node of an HA cluster must run the same version",
                 f"Set octopus_version = \"{found}\" (and the matching installer)" if newer else
@@ -624,8 +629,9 @@ def cluster_version_result(mode: Mode, wanted: str, facts: Mapping[str, Any] | N
                 "(upgrade every node together: one database, one version).")
 
 
-def check_cluster_version(node: NodeSpec, winrm: WinRMSettings, password: str | None, connection_string: str, *,
-                          wanted: str, run_as: RunAs, deadline_s: float = DEFAULT_DEADLINE_S,
+def check_cluster_version(node: NodeSpec, winrm: WinRMSettings, password: str | None,
+                          connection_string: ConnectionString | str, *, wanted: OctopusVersion | str,
+                          run_as: RunAs, deadline_s: float = DEFAULT_DEADLINE_S,
                           cancel: threading.Event | None = None) -> CheckResult:
     """``cluster.version`` on its own (join mode): read the cluster's version through ``node``."""
     facts: dict[str, Any] = {}

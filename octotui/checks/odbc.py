@@ -24,7 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+from octotui.spec.parsers.accounts import Account, as_account
 from octotui.spec.parsers.connstr import ConnectionString, ServerAddress
+from octotui.spec.parsers.errors import ParseError
+from octotui.textsafe import shown
 
 DriverKind = Literal["msodbc18", "msodbc17", "freetds"]
 
@@ -222,14 +225,16 @@ class Credentials:
     password: str = ""
 
 
-def ntlm_user(username: str) -> str:
+def ntlm_user(username: Account | str) -> str:
     """FreeTDS uses NTLM only for ``DOMAIN\\user``; ``user@domain`` becomes ``domain\\user``."""
-    name = username.strip()
-    if "\\" in name:
-        return name
-    if "@" in name:
-        user, _, domain = name.partition("@")
-        return f"{domain}\\{user}"
+    try:
+        account = as_account(username)
+    except ParseError as exc:
+        raise MappingError(f"'{shown(username)}' is not a Windows account name: {exc.message}", exc.fix) from None
+    if account.form == "upn":
+        return f"{account.domain}\\{account.name}"
+    if account.domain:
+        return str(account)
     raise MappingError(f"the account '{username}' names no domain, and Windows authentication from Linux needs one",
                        "write the account as DOMAIN\\user (or user@domain)")
 

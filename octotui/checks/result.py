@@ -27,3 +27,12 @@ class CheckResult:
     @property
     def failed(self) -> bool:
         return self.status == "fail"
+
+
+class CheckFailure(Exception):
+    """A check's body found something the user must act on: raised from deep in a body (a DNS lookup, a
+    bind), caught where the body becomes a ``CheckResult``; it carries that result's text."""
+
+    def __init__(self, summary: str, detail: str = "", hint: str = "", status: Status = "fail") -> None:
+        super().__init__(summary)
+        self.summary, self.detail, self.hint, self.status = summary, detail, hint, status

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline
 from octotui.checks.result import CheckResult
 
-DEFAULT_DEADLINE_S = 5.0
 #: How long past its deadline a body may take before it is abandoned: the check functions answer a little
 #: after their own deadline with a precise message, which is better than the runner's generic one.
 GRACE_S = 0.75
@@ -107,11 +107,12 @@ class CheckContext:
         self.check = check
         self.cancel = cancel
         self.deadline_s = check.deadline_s
-        self.started = time.monotonic()
+        self.deadline = Deadline(check.deadline_s, cancel)
+        self.started = self.deadline.started
         self._board = board
 
     def remaining(self, floor: float = 0.1) -> float:
-        return max(floor, self.deadline_s - (time.monotonic() - self.started))
+        return self.deadline.left(floor)
 
     def open_gate(self, name: str, ok: bool = True, reason: str = "") -> None:
         """Tell dependents early how this check's prerequisite part went (``name`` must be in ``gates``)."""

@@ -21,8 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from octotui.checks.ad import CheckFailure, Deadline, refusal_for_ntstatus, run_within
-from octotui.checks.result import CheckResult, Status
+from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline, run_within
+from octotui.checks.refusals import refusal_for_ntstatus
+from octotui.checks.result import CheckFailure, CheckResult, Status
+from octotui.spec.parsers.accounts import Account
+from octotui.spec.parsers.errors import ParseError
+from octotui.spec.parsers.winpath import WinPath, parse_windows_path
 
 CHECK_ID = "share.write"
 
@@ -40,6 +44,13 @@ GRANT_HINT = ("Grant the service account Modify on the folder (NTFS security) an
               "share (share permissions).")
 
 
+def _unc_or_why(text: str) -> tuple[WinPath | None, str]:
+    try:
+        return parse_windows_path(text, allow_drive=False), ""
+    except ParseError as exc:
+        return None, exc.message
+
+
 @dataclass(frozen=True)
 class UncPath:
     """``\\\\host\\share\\folder\\...`` split; ``folder`` is relative to the share root ("" for the root)."""
@@ -50,13 +61,14 @@ class UncPath:
     folder: str
 
     @classmethod
-    def parse(cls, text: str) -> UncPath:
-        raw = text.strip().replace("/", "\\")
-        parts = [p for p in raw[2:].split("\\") if p] if raw.startswith("\\\\") else []
-        if len(parts) < 2:
-            raise CheckFailure(f"Not a UNC path: {text!r}", "",
+    def parse(cls, text: WinPath | str) -> UncPath:
+        """A share path: the spec's, or text as typed (read by the one Windows path parser)."""
+        written = str(text).strip()
+        path, why = (text, "") if isinstance(text, WinPath) else _unc_or_why(written)
+        if path is None or not path.is_unc or not path.server or not path.share:
+            raise CheckFailure(f"Not a UNC path: {text if isinstance(text, str) else written!r}", why,
                                "Write shared paths as \\\\server\\share or \\\\server\\share\\folder.")
-        return cls(text.strip(), parts[0], parts[1], "\\".join(parts[2:]))
+        return cls(written, path.server, path.share, "\\".join(path.parts))
 
     @property
     def root(self) -> str:
@@ -252,14 +264,16 @@ def _delete_quietly(tree: Any, rel: str) -> None:
               CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE).close()
 
 
-def check_share_write(unc_paths: Sequence[str], username: str, password: str | None, *, deadline_s: float = 5.0,
-                      port: int = 445, cancel: threading.Event | None = None) -> CheckResult:
+def check_share_write(unc_paths: Sequence[WinPath | str], username: Account | str, password: str | None, *,
+                      deadline_s: float = DEFAULT_DEADLINE_S, port: int = 445,
+                      cancel: threading.Event | None = None) -> CheckResult:
     """Probe every path in ``unc_paths`` (the share root and each shared folder) as ``username``.
 
     Returns by ``deadline_s`` (and soon after ``cancel`` is set); one result for all paths, failing with the
     first problem found, every path's outcome in ``detail``."""
     started = time.monotonic()
-    target = ", ".join(p.strip() for p in unc_paths) if unc_paths else ""
+    logon = str(username)
+    target = ", ".join(str(p).strip() for p in unc_paths) if unc_paths else ""
 
     def result(status: Status, summary: str, detail: str = "", hint: str = "") -> CheckResult:
         return CheckResult(CHECK_ID, status, target, summary, detail, hint,
@@ -267,14 +281,14 @@ def check_share_write(unc_paths: Sequence[str], username: str, password: str | N
 
     if not unc_paths:
         return result("fail", "No shared storage path given", hint="Enter the share as \\\\server\\share.")
-    if not username or not password:
+    if not logon or not password:
         return result("fail", "The share check needs the service account and its password",
                       hint="Enter the service account (DOMAIN\\name) and its password.")
 
     def body(deadline: Deadline) -> CheckResult:
         try:
             paths = [UncPath.parse(p) for p in unc_paths]
-            return _probe_all(paths, username, password or "", port, deadline, result)
+            return _probe_all(paths, logon, password or "", port, deadline, result)
         except CheckFailure as failure:
             return result(failure.status, failure.summary, failure.detail, failure.hint)
         except Exception as exc:  # a library surprise must read as a result, never as a traceback
@@ -284,7 +298,7 @@ def check_share_write(unc_paths: Sequence[str], username: str, password: str | N
     return run_within(
         body, deadline_s, cancel,
         on_timeout=lambda: result("fail", f"The file server did not answer within {deadline_s:g} s",
-                                  f"probing {target} as {username}",
+                                  f"probing {target} as {logon}",
                                   "Check that the server is up and SMB (TCP 445) is open from this machine."),
         on_cancel=lambda: result("skip", "Check cancelled"))
 

@@ -15,7 +15,6 @@ all five results.
 
 from __future__ import annotations
 
-import math
 import re
 import socket
 import threading
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
+from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline
 from octotui.checks.odbc import (
     Credentials,
     MappingError,
@@ -38,13 +38,13 @@ from octotui.checks.odbc import (
     to_odbc,
 )
 from octotui.checks.result import CheckResult, Status
-from octotui.spec.parsers.connstr import ConnectionString, parse_connection_string
+from octotui.spec.parsers.accounts import Account
+from octotui.spec.parsers.connstr import ConnectionString, as_connection_string
 from octotui.spec.parsers.errors import ParseError
 
 Mode = Literal["create", "join"]
 Depth = Literal["login", "server", "database"]
 
-DEFAULT_DEADLINE_S = 5.0
 MIN_MAJOR = 13  # SQL Server 2016
 #: ProductMajorVersion -> (name, end of extended support). Octopus supports versions with at least two years
 #: of support left (sql-odbc-tds.md §7.1); 17 (2025) has no published end date yet.
@@ -80,7 +80,7 @@ FailureKind = Literal["parse", "odbc", "mapping", "resolve", "refused", "unreach
 class SqlIdentity:
     """The Windows account (``DOMAIN\\user``) an Integrated Security login runs as, with its password."""
 
-    username: str
+    username: Account | str  # the spec's account, or the name as typed in the wizard
     password: str = field(repr=False)
 
 
@@ -160,18 +160,6 @@ def classify(exc: BaseException, *, server: str, at_login: bool) -> SqlFailure:
 
 
 # --- probing -----------------------------------------------------------------------------------------------
-class _Clock:
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
-    def timeout(self) -> int:
-        """Whole seconds for pyodbc (which takes an int; 0 would mean "wait forever" to FreeTDS)."""
-        return max(1, math.floor(self.remaining()))
-
-
 def _credentials(cs: ConnectionString, identity: SqlIdentity | None) -> tuple[Credentials, str]:
     """How to log in, and a description of it for messages (never the password)."""
     if cs.integrated_security:
@@ -186,7 +174,7 @@ def _credentials(cs: ConnectionString, identity: SqlIdentity | None) -> tuple[Cr
     return Credentials("sql", user, password), f"SQL login '{user}'"
 
 
-def _tcp_probe(host: str, port: int, clock: _Clock, server: str) -> SqlFailure | None:
+def _tcp_probe(host: str, port: int, clock: Deadline, server: str) -> SqlFailure | None:
     """Tell "no such host", "refused", "unreachable" and "silent" apart before the driver blurs them."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -196,7 +184,7 @@ def _tcp_probe(host: str, port: int, clock: _Clock, server: str) -> SqlFailure |
     last: OSError | None = None
     for family, kind, proto, _name, address in infos:
         sock = socket.socket(family, kind, proto)
-        sock.settimeout(max(0.1, clock.remaining()))
+        sock.settimeout(clock.left(0.1))
         try:
             sock.connect(address)
             return None
@@ -224,10 +212,11 @@ def _rows(conn: Any, sql: str, *params: object) -> list[Any]:
         cursor.close()
 
 
-def _probe(text: str, identity: SqlIdentity | None, depth: Depth, clock: _Clock) -> SqlFacts:
+def _probe(text: ConnectionString | str, identity: SqlIdentity | None, depth: Depth,
+           clock: Deadline) -> SqlFacts:
     facts = SqlFacts()
     try:
-        cs = parse_connection_string(text)
+        cs = as_connection_string(text)
         server = cs.server
         facts.server = str(server) if server is not None else "(no Data Source)"
         facts.database = cs.database or ""
@@ -239,7 +228,7 @@ def _probe(text: str, identity: SqlIdentity | None, depth: Depth, clock: _Clock)
             raise MappingError("the connection string has no Data Source", "add Data Source=<SQL Server host>")
         host, instance, port = server_parts(server)
     except ParseError as exc:
-        facts.failure = SqlFailure("parse", _without_snippet(text, exc.message), exc.fix)
+        facts.failure = SqlFailure("parse", _without_snippet(str(text), exc.message), exc.fix)
         return facts
     except OdbcUnavailable as exc:
         facts.failure = SqlFailure("odbc", exc.message, exc.hint)
@@ -253,12 +242,12 @@ def _probe(text: str, identity: SqlIdentity | None, depth: Depth, clock: _Clock)
             return facts
     pyodbc = load_pyodbc()
     try:
-        conn = pyodbc.connect(odbc_master, timeout=clock.timeout(), autocommit=True)
+        conn = pyodbc.connect(odbc_master, timeout=clock.whole_seconds(), autocommit=True)
     except pyodbc.Error as exc:
         facts.failure = classify(exc, server=facts.server, at_login=True)
         return facts
     try:
-        conn.timeout = clock.timeout()
+        conn.timeout = clock.whole_seconds()
         (row,) = _rows(conn, QUERY_LOGIN)
         facts.login_name = str(row.login_name or "")
         facts.is_sysadmin, facts.is_dbcreator = bool(row.is_sysadmin), bool(row.is_dbcreator)
@@ -293,7 +282,7 @@ def _without_snippet(text: str, message: str) -> str:
 
 
 def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credentials: Credentials,
-                  facts: SqlFacts, clock: _Clock) -> None:
+                  facts: SqlFacts, clock: Deadline) -> None:
     """Log in to the database itself (as Octopus will): refused means this login has no user there."""
     try:
         odbc_db = to_odbc(cs, driver, credentials, database=facts.database)
@@ -301,7 +290,7 @@ def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credent
         facts.failure = SqlFailure("mapping", exc.message, exc.hint)
         return
     try:
-        conn = pyodbc.connect(odbc_db, timeout=clock.timeout(), autocommit=True)
+        conn = pyodbc.connect(odbc_db, timeout=clock.whole_seconds(), autocommit=True)
     except pyodbc.Error as exc:
         failure = classify(exc, server=facts.server, at_login=True)
         if failure.kind in ("login", "database"):
@@ -312,7 +301,7 @@ def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credent
             facts.failure = failure
         return
     try:
-        conn.timeout = clock.timeout()
+        conn.timeout = clock.whole_seconds()
         (row,) = _rows(conn, QUERY_IN_DATABASE)
         facts.is_db_owner = bool(row.is_db_owner)
         facts.is_octopus = row.node_table is not None
@@ -326,10 +315,11 @@ def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credent
         conn.close()
 
 
-def probe(connection_string: str, identity: SqlIdentity | None = None, *, depth: Depth = "database",
-          deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None) -> SqlFacts:
+def probe(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
+          depth: Depth = "database", deadline_s: float = DEFAULT_DEADLINE_S,
+          cancel: threading.Event | None = None) -> SqlFacts:
     """Gather facts within ``deadline_s``; never raises, never waits longer (the worker may linger)."""
-    clock = _Clock(deadline_s)
+    clock = Deadline(deadline_s)
     box: list[SqlFacts] = []
 
     def work() -> None:
@@ -340,12 +330,12 @@ def probe(connection_string: str, identity: SqlIdentity | None = None, *, depth:
 
     worker = threading.Thread(target=work, name="sql-check", daemon=True)
     worker.start()
-    while worker.is_alive() and clock.remaining() > 0:
+    while worker.is_alive() and not clock.expired:
         if cancel is not None and cancel.is_set():
             facts = _named(connection_string)
             facts.failure = SqlFailure("timeout", "cancelled")
             return facts
-        worker.join(min(0.05, clock.remaining()))
+        worker.join(min(0.05, clock.left(0.0)))
     if box:
         return box[0]
     facts = _named(connection_string)
@@ -354,10 +344,10 @@ def probe(connection_string: str, identity: SqlIdentity | None = None, *, depth:
     return facts
 
 
-def _named(text: str) -> SqlFacts:
+def _named(text: ConnectionString | str) -> SqlFacts:
     """Facts holding only the server and database names, for a result that has nothing else."""
     try:
-        cs = parse_connection_string(text)
+        cs = as_connection_string(text)
         server = cs.server
     except ParseError:
         return SqlFacts()
@@ -558,7 +548,7 @@ def _timed(make: Callable[[], CheckResult], started: float) -> CheckResult:
     return replace(result, duration_ms=int((time.monotonic() - started) * 1000))
 
 
-def check_connect(connection_string: str, identity: SqlIdentity | None = None, *,
+def check_connect(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
                   deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None) -> CheckResult:
     """``sql.connect``: the login succeeds (as ``identity`` with Integrated Security)."""
     started = time.monotonic()
@@ -566,7 +556,7 @@ def check_connect(connection_string: str, identity: SqlIdentity | None = None, *
     return _timed(lambda: connect_result(facts), started)
 
 
-def check_version(connection_string: str, identity: SqlIdentity | None = None, *,
+def check_version(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
                   deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None,
                   today: date | None = None) -> CheckResult:
     """``sql.version``: SQL Server 2016 or newer; a warning when support ends within two years."""
@@ -575,33 +565,36 @@ def check_version(connection_string: str, identity: SqlIdentity | None = None, *
     return _timed(lambda: version_result(facts, today), started)
 
 
-def check_collation(connection_string: str, identity: SqlIdentity | None = None, *, mode: Mode = "create",
-                    deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None) -> CheckResult:
+def check_collation(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
+                    mode: Mode = "create", deadline_s: float = DEFAULT_DEADLINE_S,
+                    cancel: threading.Event | None = None) -> CheckResult:
     """``sql.collation``: the database's (or, before it exists, the server's) collation is case-insensitive."""
     started = time.monotonic()
     facts = probe(connection_string, identity, deadline_s=deadline_s, cancel=cancel)
     return _timed(lambda: collation_result(facts, mode), started)
 
 
-def check_permissions(connection_string: str, identity: SqlIdentity | None = None, *, mode: Mode = "create",
-                      deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None) -> CheckResult:
+def check_permissions(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
+                      mode: Mode = "create", deadline_s: float = DEFAULT_DEADLINE_S,
+                      cancel: threading.Event | None = None) -> CheckResult:
     """``sql.permissions``: db_owner of an existing database, or allowed to create it."""
     started = time.monotonic()
     facts = probe(connection_string, identity, deadline_s=deadline_s, cancel=cancel)
     return _timed(lambda: permissions_result(facts, mode), started)
 
 
-def check_database(connection_string: str, identity: SqlIdentity | None = None, *, mode: Mode = "create",
-                   deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None) -> CheckResult:
+def check_database(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
+                   mode: Mode = "create", deadline_s: float = DEFAULT_DEADLINE_S,
+                   cancel: threading.Event | None = None) -> CheckResult:
     """``sql.database``: create mode wants it absent or empty (never an Octopus one); join mode wants Octopus's."""
     started = time.monotonic()
     facts = probe(connection_string, identity, deadline_s=deadline_s, cancel=cancel)
     return _timed(lambda: database_result(facts, mode), started)
 
 
-def check_sql(connection_string: str, identity: SqlIdentity | None = None, *, mode: Mode = "create",
-              deadline_s: float = DEFAULT_DEADLINE_S, cancel: threading.Event | None = None,
-              today: date | None = None) -> list[CheckResult]:
+def check_sql(connection_string: ConnectionString | str, identity: SqlIdentity | None = None, *,
+              mode: Mode = "create", deadline_s: float = DEFAULT_DEADLINE_S,
+              cancel: threading.Event | None = None, today: date | None = None) -> list[CheckResult]:
     """All five SQL checks from one probe (two logins: master, then the database)."""
     started = time.monotonic()
     facts = probe(connection_string, identity, deadline_s=deadline_s, cancel=cancel)

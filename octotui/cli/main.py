@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from octotui import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+from octotui.cli.output import err, note, report_error
+from octotui.errors import ExitCode, OctotuiError
 
 
 def _add_version(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,8 @@ def _add_version(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from octotui.checks.deadline import DEFAULT_DEADLINE_S
+
     parser = argparse.ArgumentParser(
         prog="octotui",
         description="Install Octopus Deploy Server in High Availability on Active Directory Windows nodes.",
@@ -60,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inject a fault, e.g. drop@OCTO2:after=10, msi:exit=1603, "
                          "slow:match=database,seconds=5, reboot@OCTO1:after=40,down=3, wsman500:after=5 "
                          "(repeatable)")
+    up.add_argument("--share-access", action="append", default=[], metavar="ACCOUNT=LEVEL",
+                    help="set an account's permission on the cluster's share: full, change, read or none, "
+                         "e.g. WORK\\svcOctopus=read (repeatable; kept with the world)")
 
     insp = lab_sub.add_parser("inspect", help="print a lab world as one JSON object",
                               description="Print the world of a lab (running or stopped) as JSON: per node "
@@ -119,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_version(check)
     check.add_argument("answers", help="the answers file (TOML)")
     check.add_argument("--json", action="store_true", help="print one JSON array of results instead of a table")
-    check.add_argument("--deadline", type=float, default=5.0, metavar="SECONDS",
-                       help="time each check may take (default 5)")
+    check.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, metavar="SECONDS",
+                       help=f"time each check may take (default {DEFAULT_DEADLINE_S:g})")
 
     wizard = sub.add_parser("wizard", help="open the wizard (also: octotui with no arguments)",
                             description="Open the wizard, filled from ANSWERS when given.")
@@ -131,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "for it (its passwords in memory only): the whole flow, end to end.")
     _add_version(demo)
     demo.add_argument("--nodes", type=int, default=3, help="number of simulated nodes (default 3)")
+    logs = sub.add_parser("logs", help="review logs: a run's, a node's over WinRM, or any file",
+                          description="Open the log viewer: the latest run's logs by default; a run (id or "
+                                      "prefix); files (several can be merged by time); or --node NODE, that "
+                                      "node's OctopusServer.txt fetched over WinRM (latest lines first).")
+    _add_version(logs)
+    logs.add_argument("target", nargs="*", metavar="PATH|RUN", help="log files, or a run id (default: the latest run)")
+    logs.add_argument("--node", metavar="NODE", help="a node's OctopusServer.txt over WinRM, cached under the run")
+    logs.add_argument("--answers", metavar="ANSWERS",
+                      help="the answers file naming the nodes, for --node (default: the one the run recorded)")
     return parser
 
 
@@ -156,10 +170,10 @@ def _lab_up(args: argparse.Namespace) -> int:
     try:
         lab = Lab(LabOptions(nodes=args.nodes, state_dir=state, auth=args.auth, https=args.https,
                              allow_unencrypted=args.allow_unencrypted, latency_ms=args.latency_ms,
-                             faults=args.fault))
+                             faults=args.fault, share_access=args.share_access))
     except (LabError, FaultSpecError) as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        err(str(exc))
+        return int(ExitCode.BAD_INPUT)
     ensure_writable_folder(state, what="the lab's state folder", elsewhere="give --state a writable folder")
     stop = threading.Event()
 
@@ -171,18 +185,17 @@ def _lab_up(args: argparse.Namespace) -> int:
     try:
         ready = lab.start()
     except OSError as exc:
-        _err(f"lab up could not start: {exc}")
+        err(f"lab up could not start: {exc}")
         lab.stop()
-        return EXIT_FAILED
+        return int(ExitCode.FAILED)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    print(f"octotui lab: {len(ready['nodes'])} nodes ready; state in {ready['state_dir']}; "
-          "Ctrl+C stops and saves", file=sys.stderr)
+    note(f"octotui lab: {len(ready['nodes'])} nodes ready; state in {ready['state_dir']}; Ctrl+C stops and saves")
     while not stop.wait(0.5):
         pass
     lab.stop()
-    print("octotui lab: stopped; world saved", file=sys.stderr)
-    return EXIT_OK
+    note("octotui lab: stopped; world saved")
+    return int(ExitCode.OK)
 
 
 def _lab_inspect(args: argparse.Namespace) -> int:
@@ -198,41 +211,33 @@ def _lab_inspect(args: argparse.Namespace) -> int:
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 sys.stdout.write(resp.read().decode() + "\n")
-                return EXIT_OK
+                return int(ExitCode.OK)
         except OSError:
             pass  # the lab is gone without cleaning up: fall back to what it saved
     world_file = state / "world.json"
     if not world_file.exists():
-        _err(f"no lab world in {state} (expected world.json there)")
-        return EXIT_BAD_INPUT
+        err(f"no lab world in {state} (expected world.json there)")
+        return int(ExitCode.BAD_INPUT)
     print(json.dumps(inspect_world(World.load(world_file))))
-    return EXIT_OK
-
-
-def _err(message: str) -> None:
-    from octotui.run.runner import _err as print_error  # the one printer of error messages
-
-    print_error(message)
+    return int(ExitCode.OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; an ``OctotuiError`` that ends it becomes ``octotui: <message>`` (and its hint)
-    with the error's exit code, never a traceback."""
-    from octotui.errors import OctotuiError
-
+    with the error's exit code, never a traceback (an answers file's problems: each one, as a list)."""
     try:
         return _main(argv)
     except OctotuiError as exc:
-        _err(str(exc))
-        return int(exc.exit_code)
+        return report_error(exc)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["_runner"]:
-        from octotui.run import runner as flows
+        from octotui.run.runner import runner_main
+
         runner = _runner_parser().parse_args(words[1:])
-        return flows.runner_main(runner.run, runner.answers, take_over=runner.take_over)
+        return runner_main(runner.run, runner.answers, take_over=runner.take_over)
     parser = build_parser()
     args = parser.parse_args(words)
     if args.command == "lab":
@@ -246,7 +251,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         return check_command(args.answers, args.json, deadline_s=args.deadline)
     if args.command in ("plan", "apply", "attach", "runs", "export"):
-        from octotui.run import runner as flows
+        from octotui.cli import run as flows
         if args.command == "export":
             return flows.export_command(args.answers, args.output)
         if args.command == "plan":
@@ -257,14 +262,21 @@ def _main(argv: Sequence[str] | None = None) -> int:
         if args.command == "attach":
             return flows.attach_command(args.run)
         return flows.runs_command()
-    if args.command in (None, "wizard", "demo"):
+    if args.command == "demo":
+        from octotui.cli.demo import demo_command
+
+        return demo_command(args.nodes)
+    if args.command == "logs":
+        from octotui.cli.logs import logs_command
+
+        return logs_command(args.target, node=args.node, answers=args.answers)
+    if args.command in (None, "wizard"):
         import importlib
 
         wizard = importlib.import_module("octotui.screens.app")  # Textual loads only when the wizard is asked for
-        return int(wizard.run_wizard(getattr(args, "answers", None), demo=args.command == "demo",
-                                     nodes=getattr(args, "nodes", 3)))
+        return int(wizard.run_wizard(getattr(args, "answers", None)))
     parser.print_help()
-    return EXIT_BAD_INPUT
+    return int(ExitCode.BAD_INPUT)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from octotui.lab.identity import Identity
-
-if TYPE_CHECKING:
-    from octotui.lab.runtime import NodeRuntime
+from octotui.lab.settings import LabSettings
+from octotui.lab.state import NodeState, ProcessRecord, World
 
 
 def codec_for(codepage: int) -> str:
@@ -164,11 +163,51 @@ class OutputBuffer:
             return out, err, finished, (self.exit_code if finished else None)
 
 
+class NodeHost(Protocol):
+    """The node a running program sees: its state, the lab's settings, and the node's own services.
+
+    ``NodeRuntime`` (``runtime``) is the one implementation. Programs reach it through this protocol so
+    that this module, which every program imports, does not import the runtime that imports them back.
+    """
+
+    world: World
+    node: NodeState
+    settings: LabSettings
+
+    def new_context(self, identity: Identity, *, env_extra: dict[str, str] | None = None,
+                    codepage: int = 437, cwd: str | None = None,
+                    delegated_password: str | None = None) -> tuple[ProcessContext, OutputBuffer]:
+        """A fresh process context for ``identity`` (a scheduled task's process, say) and its output."""
+        ...
+
+    def log_process(self, command_line: str, account: str) -> ProcessRecord:
+        """Record a process creation in the node's log."""
+        ...
+
+    def resolve_program(self, name: str, ctx: ProcessContext) -> tuple[str, Program] | None:
+        """Find an executable the way CreateProcess plus cmd.exe's PATH/PATHEXT search would."""
+        ...
+
+    def run_program_line(self, ctx: ProcessContext, command_line: str, argv0_hint: str | None = None) -> int:
+        """CreateProcess on a full command line."""
+        ...
+
+    def run_cmd_shell(self, ctx: ProcessContext, command_line: str) -> int:
+        """``cmd.exe /c LINE``."""
+        ...
+
+    def start_service(self, name: str) -> str | None:
+        """Start a service; None, or the error text the service control manager reports."""
+        ...
+
+    def stop_service(self, name: str) -> None: ...
+
+
 @dataclass
 class ProcessContext:
     """Everything a simulated program sees: its node, who it runs as, its environment and its pipes."""
 
-    runtime: NodeRuntime
+    runtime: NodeHost
     identity: Identity
     env: Env
     cwd: str

@@ -10,10 +10,9 @@ from __future__ import annotations
 import ntpath
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from octotui.lab import cmdexe
 from octotui.lab.identity import Identity
 from octotui.lab.process import (
     Cancelled,
@@ -23,10 +22,9 @@ from octotui.lab.process import (
     Program,
     StdinPipe,
 )
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import NodeState, ProcessRecord, Service, World
-
-if TYPE_CHECKING:
-    from octotui.lab.faults import FaultPlan
+from octotui.lab.winargs import split_program_name, split_windows_args
 
 #: First bytes of a file on a node's disk that stands for an executable the lab simulates.
 PROGRAM_MARKER = b"#lab-program:"
@@ -41,16 +39,6 @@ class ServiceHandler(Protocol):
         """Start the service; return None on success or the error text the service control manager reports."""
 
     def stop(self, runtime: NodeRuntime, service: Service) -> None: ...
-
-
-@dataclass
-class LabSettings:
-    """Lab-wide settings every node runtime shares."""
-
-    installer_base_url: str = ""
-    faults: FaultPlan | None = None
-    #: Called when a node's web endpoint must open or close (service started or stopped).
-    web_hooks: dict[str, Callable[[bool], None]] = field(default_factory=dict)
 
 
 class RunningProcess:
@@ -168,8 +156,6 @@ class NodeRuntime:
 
     def run_cmd_shell(self, ctx: ProcessContext, command_line: str) -> int:
         """``cmd.exe /c LINE``, as WinRS runs a command unless told to skip the shell."""
-        from octotui.lab import cmdexe
-
         rec = self.log_process(f"{SYSTEM32}\\cmd.exe /c {command_line}", ctx.identity.account)
         code = 1
         try:
@@ -204,8 +190,6 @@ class NodeRuntime:
 
         Returns 9009 with cmd.exe's message when the program cannot be found, as WinRS users see it.
         """
-        from octotui.lab.winargs import split_program_name, split_windows_args
-
         program_name, _rest = split_program_name(command_line)
         found = self.resolve_program(program_name, ctx)
         if found is None:

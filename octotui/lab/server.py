@@ -21,15 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from octotui.lab.certs import ClientCertificate, ensure_certificates, ensure_client_certificate, file_thumbprint
 from octotui.lab.faults import FaultPlan
+from octotui.lab.identity import same_account
 from octotui.lab.ntlm_users import write_user_file
 from octotui.lab.private import write_private
 from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
-from octotui.lab.runtime import LabSettings, NodeRuntime
+from octotui.lab.runtime import NodeRuntime
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import World
 from octotui.lab.wiring import all_programs, all_services
 
 if TYPE_CHECKING:
     from octotui.lab.winrm.auth import CertMapping
+
+
+#: Share permission levels, as ``Share.acl`` holds them (``full`` and ``change`` may write, ``read`` may not).
+SHARE_ACCESS = ("full", "change", "read", "none")
 
 
 class LabError(Exception):
@@ -45,6 +51,9 @@ class LabOptions:
     allow_unencrypted: bool = False
     latency_ms: int = 0
     faults: list[str] = field(default_factory=list)
+    #: Share permissions set at start, ``ACCOUNT=LEVEL`` (``full``, ``change``, ``read`` or ``none``) on the
+    #: cluster's share, as ``set_share_access`` sets them while the lab runs.
+    share_access: list[str] = field(default_factory=list)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -64,6 +73,13 @@ class Lab:
         if options.nodes < 1 or options.nodes > 256:
             raise LabError(f"--nodes {options.nodes}: choose between 1 and 256")
         self.options = options
+        self._grants: list[tuple[str, str]] = []
+        for grant in options.share_access:
+            account, sep, level = grant.rpartition("=")
+            if not sep or "\\" not in account or level.strip().lower() not in SHARE_ACCESS:
+                raise LabError(f"--share-access {grant!r}: write it as DOMAIN\\account=LEVEL, LEVEL one of "
+                               f"{', '.join(SHARE_ACCESS)} (e.g. WORK\\svcOctopus=read)")
+            self._grants.append((account, level))
         self.state_dir = options.state_dir.resolve()
         self.faults = FaultPlan.parse(options.faults)
         if options.latency_ms:
@@ -97,11 +113,36 @@ class Lab:
         world.save(self.world_file)
         return world
 
+    def set_share_access(self, account: str, access: str, share: str | None = None) -> dict[str, str]:
+        """Give ``account`` ``access`` to a share of the file server (``none`` takes it away), as an
+        administrator edits a share's permissions: every node sees the change at its next access, and it
+        is kept with the world. ValueError (with what is allowed) for an unknown share or level."""
+        level = access.strip().lower()
+        if level not in SHARE_ACCESS:
+            raise ValueError(f"share access {access!r}: use one of {', '.join(SHARE_ACCESS)}")
+        who = account.strip()
+        if not who or "\\" not in who:
+            raise ValueError(f"account {account!r}: give it as DOMAIN\\name")
+        with self.world.lock:
+            name = share or SHARE_NAME
+            target = self.world.files.share(name)
+            if target is None:
+                served = ", ".join(s.name for s in self.world.files.shares.values())
+                raise ValueError(f"no share {name!r} on {self.world.files.host}; the lab serves {served}")
+            for holder in [h for h in target.acl if same_account(h, who)]:
+                del target.acl[holder]
+            if level != "none":
+                target.acl[who] = level
+        self.save()
+        return {"share": target.name, "account": who, "access": level}
+
     def start(self) -> dict[str, Any]:
         from octotui.lab.web import NodeWebServer
         from octotui.lab.winrm import WinRMEndpoint
 
         self.world = self._load_or_create()
+        for account, level in self._grants:
+            self.set_share_access(account, level)
         previous = self._previous_ports()
         ntlm_file = Path(write_user_file(self.world, self.state_dir / "ntlm-users.txt"))
         from octotui.lab.tds import TdsServer
@@ -298,6 +339,14 @@ class Lab:
                         self._reply(400, {"error": str(exc)})
                         return
                     self._reply(200, {"added": fault.spec()})
+                elif self.path == "/share-access":
+                    try:
+                        change = lab.set_share_access(str(body.get("account", "")), str(body.get("access", "")),
+                                                      str(body["share"]) if body.get("share") else None)
+                    except ValueError as exc:
+                        self._reply(400, {"error": str(exc)})
+                        return
+                    self._reply(200, change)
                 elif self.path == "/save":
                     lab.save()
                     self._reply(200, {"saved": str(lab.world_file)})

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import ntpath
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -50,6 +51,8 @@ def key(path: str) -> str:
 class FileEntry:
     path: str
     data: bytes
+    #: Last write time (Unix seconds); not saved with the world (a resumed lab's files date from its start).
+    mtime: float = field(default_factory=time.time)
 
 
 class WinFS:
@@ -92,6 +95,14 @@ class WinFS:
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return self.read(path).decode(encoding, errors="replace")
+
+    def modified(self, path: str) -> float:
+        """The file's last write time (Unix seconds)."""
+        with self._lock:
+            entry = self.files.get(key(path))
+            if entry is None:
+                raise FsError(ERROR_FILE_NOT_FOUND, "The system cannot find the file specified.")
+            return entry.mtime
 
     def real_path(self, path: str) -> str:
         """The spelling the path was created with."""
@@ -146,6 +157,7 @@ class WinFS:
                 self.makedirs(parent)
             if append and k in self.files:
                 self.files[k].data += data
+                self.files[k].mtime = time.time()
             else:
                 real = self.files[k].path if k in self.files else p
                 self.files[k] = FileEntry(real, data)

@@ -6,14 +6,13 @@ tests can wire a node with only the pieces they need.
 
 from __future__ import annotations
 
+from octotui.lab import cmdexe
 from octotui.lab.process import ProcessContext, Program
 from octotui.lab.runtime import ServiceHandler
 
 
 def _cmd(ctx: ProcessContext, argv: list[str], command_line: str) -> int:
     """``cmd.exe /c LINE`` started as a program (for example from a scheduled task or another shell)."""
-    from octotui.lab import cmdexe
-
     lower = command_line.lower()
     for switch in (" /c ", " /k ", " /s /c ", " /d /c "):
         idx = lower.find(switch)

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# Who carries credentials across the second hop is a rule of the spec (the checks need it too).
+from octotui.spec.identity import Identity as Identity
+from octotui.spec.identity import credential_identity as credential_identity
 from octotui.spec.model import ClusterSpec, NodeSpec
 
 StepId = Literal[
@@ -34,21 +37,6 @@ CERT_NOT_VALIDATED = ("[winrm] server_cert_validation = \"ignore\": the nodes' T
                       "so anyone on the path can pose as a node and receive the passwords octotui sends it. Set "
                       "[winrm] ca_cert to the CA's PEM file and server_cert_validation = \"validate\" (\"ignore\" "
                       "is for a test lab only).")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a credential-needing step runs as, and how."""
-
-    how: Literal["session", "credssp", "become"]
-    account: str
-
-    def describe(self) -> str:
-        if self.how == "credssp":
-            return f"{self.account} (CredSSP session: credentials delegated)"
-        if self.how == "become":
-            return f"{self.account} (scheduled task with its password: carries credentials)"
-        return f"{self.account} (WinRM session)"
 
 
 @dataclass(frozen=True)
@@ -76,38 +64,11 @@ class Plan:
         return steps
 
 
-def credential_identity(spec: ClusterSpec, have_winrm_password: bool,
-                        have_service_password: bool) -> tuple[Identity | None, list[str]]:
-    """Choose who runs the steps that reach SQL Server or the share with Windows credentials.
-
-    A CredSSP session carries the WinRM user's credentials itself. Otherwise the step runs as a
-    scheduled task with a password, as Ansible's ``become`` does: the WinRM user's own when we have it
-    (it is the administrator who may create the database), else the service account's, which can only
-    work where a DBA has already given it rights.
-    """
-    warnings: list[str] = []
-    user = spec.winrm.username
-    if spec.winrm.transport == "credssp":
-        return Identity("credssp", user), warnings
-    if spec.winrm.transport == "kerberos":
-        warnings.append("Kerberos without delegation cannot reach SQL Server or the share from the node "
-                        "(the double hop); the database steps will run as a scheduled task instead.")
-    if have_winrm_password and spec.winrm.transport != "certificate":
-        return Identity("become", user), warnings
-    if have_service_password and not spec.service_account.is_gmsa:
-        warnings.append(f"The database and storage steps will run as {spec.service_account.username}: it needs "
-                        "CREATE ANY DATABASE (create mode) or db_owner on the database before the run.")
-        return Identity("become", spec.service_account.username), warnings
-    warnings.append("No identity can carry credentials to SQL Server and the share from the nodes: use "
-                    "transport = \"credssp\", or give the WinRM or service account password so the steps can "
-                    "run as a scheduled task. The database steps will fail as NT AUTHORITY\\ANONYMOUS LOGON.")
-    return None, warnings
-
-
 def _chain(spec: ClusterSpec, node: NodeSpec, first: bool, cred: Identity, session: Identity) -> list[PlannedStep]:
     from octotui.windows import octopus as oc
+    from octotui.windows.installers import describe_install
     inst = spec.instance
-    cfg = oc.config_path(node.home, inst)
+    cfg = oc.config_path(str(node.home), inst)
     steps: list[PlannedStep] = []
 
     def add(step: StepId, title: str, *commands: str, changing: bool = True) -> None:
@@ -117,31 +78,34 @@ def _chain(spec: ClusterSpec, node: NodeSpec, first: bool, cred: Identity, sessi
     if first and spec.mode == "create":
         add("guard-database", "refuse a database that already holds another Octopus cluster",
             "test-sql.ps1 (reads the database state)", changing=False)
-    add("install", f"install Octopus Server {spec.octopus_version} ({spec.install.kind})",
-        *oc.describe_install(spec.install, spec.octopus_version))
+    version = str(spec.octopus_version)
+    service_account = str(spec.service_account.username)
+    add("install", f"install Octopus Server {version} ({spec.install.kind})",
+        *describe_install(spec.install, version))
     add("create-instance", f"create instance {inst} with home {node.home}",
-        oc.preview(oc.create_instance(inst, cfg, node.home, node.name)))
+        oc.preview(oc.create_instance(inst, cfg, str(node.home), node.name)))
     if first and spec.mode == "create":
         add("database", "create the database and grant the service account db_owner",
-            oc.preview(oc.database_create(inst, spec.connection_string, spec.service_account.username)))
+            oc.preview(oc.database_create(inst, str(spec.connection_string), service_account)))
     else:
         add("database", "connect to the cluster database with the master key",
-            oc.preview(oc.database_join(inst, spec.connection_string, "MASTER_KEY")))
+            oc.preview(oc.database_join(inst, str(spec.connection_string), "MASTER_KEY")))
     add("configure", "listen prefixes, SSL, comms port",
-        oc.preview(oc.configure_node(inst, list(spec.web.listen_prefixes), spec.web.force_ssl,
+        oc.preview(oc.configure_node(inst, [str(p) for p in spec.web.listen_prefixes], spec.web.force_ssl,
                                      spec.web.comms_port)))
     if first and spec.mode == "create":
         add("authentication", "Active Directory authentication on (cluster-wide)",
             oc.preview(oc.configure_active_directory(inst)))
         if spec.admin_username:
-            add("admin", f"first administrator {spec.admin_username}", oc.preview(oc.admin(inst, spec.admin_username)))
+            add("admin", f"first administrator {spec.admin_username}",
+                oc.preview(oc.admin(inst, str(spec.admin_username))))
         if spec.license_file:
             add("license", f"licence from {spec.license_file}", oc.preview(oc.license_base64(inst, "LICENSE")))
         add("path", "shared storage, once for the cluster",
             *[oc.preview(a) for a in oc.path_commands(inst, spec.storage, spec.octopus_version)])
-    add("service", f"service runs as {spec.service_account.username} and is started",
+    add("service", f"service runs as {service_account} and is started",
         oc.preview(oc.service_stop(inst)),
-        oc.preview(oc.service_install(inst, spec.service_account.username))
+        oc.preview(oc.service_install(inst, service_account))
         + "  (password via OCTOPUS_SERVICE_PASSWORD)")
     add("ping", "wait for /api/octopusservernodes/ping to answer 200", "wait-ping.ps1", changing=False)
     if first and spec.mode == "create":

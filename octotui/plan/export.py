@@ -75,7 +75,11 @@ def _ps_array(argv: Sequence[str]) -> str:
 def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     inst = spec.instance
     i = ps_literal(inst)
-    cfg = oc.config_path(node.home, inst)
+    home = str(node.home)
+    version = str(spec.octopus_version)
+    connection_string = str(spec.connection_string)
+    service_account = str(spec.service_account.username)
+    cfg = oc.config_path(home, inst)
     svc_name = oc.service_name(inst)
     out = [f"if ($Node -eq {ps_literal(node.name)}) {{", f"    Write-Host {ps_literal('Configuring ' + node.name)} -ForegroundColor Green"]
     add = out.append
@@ -83,14 +87,14 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     add("    # 1. install (skipped when this version is already installed)")
     add("    $installed = Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*' "
         "-ErrorAction SilentlyContinue | Where-Object { $_.DisplayName -eq 'Octopus Deploy Server' }")
-    add(f"    if (-not $installed -or $installed.DisplayVersion -ne {ps_literal(spec.octopus_version)}) {{")
+    add(f"    if (-not $installed -or $installed.DisplayVersion -ne {ps_literal(version)}) {{")
     kind, source = spec.install.kind, spec.install.source
     if kind == "chocolatey":
-        add(f"        & choco install OctopusDeploy --version {ps_literal(spec.octopus_version)} -y --no-progress")
+        add(f"        & choco install OctopusDeploy --version {ps_literal(version)} -y --no-progress")
     else:
         msi = source
         if kind == "url":
-            msi = f"$env:TEMP\\Octopus.{spec.octopus_version}-x64.msi"
+            msi = f"$env:TEMP\\Octopus.{version}-x64.msi"
             add(f"        Invoke-WebRequest -UseBasicParsing -Uri {ps_literal(source)} -OutFile \"{msi}\"")
             msi_ref = f'"{msi}"'
         elif kind == "local_file":
@@ -110,33 +114,34 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     add("    $instances = (& (Join-Path (Get-ItemProperty 'HKLM:\\SOFTWARE\\Octopus\\OctopusServer').InstallLocation "
         "'Octopus.Server.exe') list-instances --format json --console) -join \"`n\" | ConvertFrom-Json")
     add(f"    if (-not ($instances | Where-Object {{ $_.InstanceName -eq {i} }})) {{")
-    add(f"        Invoke-Octopus {_ps_array(oc.create_instance(inst, cfg, node.home, node.name))}")
+    add(f"        Invoke-Octopus {_ps_array(oc.create_instance(inst, cfg, home, node.name))}")
     add("    }")
 
     add("    # 3. database")
     add("    $conf = Get-OctopusConfiguration")
-    add(f"    if ($conf.'Octopus.Storage.ExternalDatabaseConnectionString' -ne {ps_literal(spec.connection_string)}) {{")
+    add(f"    if ($conf.'Octopus.Storage.ExternalDatabaseConnectionString' -ne {ps_literal(connection_string)}) {{")
     if first and spec.mode == "create":
-        add(f"        Invoke-Octopus {_ps_array(oc.database_create(inst, spec.connection_string, spec.service_account.username))}")
+        add(f"        Invoke-Octopus {_ps_array(oc.database_create(inst, connection_string, service_account))}")
     else:
         add("        $masterKey = Read-Secret 'Master key of the cluster (from the first node)'")
-        join = oc.database_join(inst, spec.connection_string, "MASTERKEY")
+        join = oc.database_join(inst, connection_string, "MASTERKEY")
         add(f"        Invoke-Octopus ({_ps_array(join[:-1])} + @($masterKey))")
         add("        $masterKey = $null")
     add("    }")
 
     add("    # 4. node settings")
-    prefixes = ",".join(spec.web.listen_prefixes)
+    listen_prefixes = [str(p) for p in spec.web.listen_prefixes]
+    prefixes = ",".join(listen_prefixes)
     add(f"    if ($conf.'Octopus.WebPortal.ListenPrefixes' -ne {ps_literal(prefixes)} -or "
         f"[string]$conf.'Octopus.Communications.ServicesPort' -ne '{spec.web.comms_port}') {{")
-    configure = oc.configure_node(inst, list(spec.web.listen_prefixes), spec.web.force_ssl, spec.web.comms_port)
+    configure = oc.configure_node(inst, listen_prefixes, spec.web.force_ssl, spec.web.comms_port)
     add(f"        Invoke-Octopus {_ps_array(configure)}")
     add("    }")
     if first and spec.mode == "create":
         add("    # 5. cluster-wide settings, once, from this node only")
         add(f"    Invoke-Octopus {_ps_array(oc.configure_active_directory(inst))}")
         if spec.admin_username:
-            add(f"    Invoke-Octopus {_ps_array(oc.admin(inst, spec.admin_username))}")
+            add(f"    Invoke-Octopus {_ps_array(oc.admin(inst, str(spec.admin_username)))}")
         if spec.license_file:
             add(f"    # licence: copy {_comment(spec.license_file)} next to this script")
             lic = spec.license_file.replace("\\", "/").rsplit("/", 1)[-1]
@@ -148,12 +153,12 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
     add("    # 6. service, as the service account (its password is asked for, passed through the environment)")
     add(f"    $svc = Get-CimInstance Win32_Service -ErrorAction SilentlyContinue | "
         f"Where-Object {{ $_.Name -eq {ps_literal(svc_name)} }}")
-    add(f"    if (-not $svc -or $svc.StartName -ne {ps_literal(spec.service_account.username)}) {{")
+    add(f"    if (-not $svc -or $svc.StartName -ne {ps_literal(service_account)}) {{")
     add(f"        Invoke-Octopus {_ps_array(oc.service_stop(inst))}")
     if not spec.service_account.is_gmsa:
-        add(f"        $env:OCTOPUS_SERVICE_PASSWORD = Read-Secret {ps_literal('Password of ' + spec.service_account.username)}")
+        add(f"        $env:OCTOPUS_SERVICE_PASSWORD = Read-Secret {ps_literal('Password of ' + service_account)}")
     add("        try {")
-    add(f"            Invoke-Octopus {_ps_array(oc.service_install(inst, spec.service_account.username))}")
+    add(f"            Invoke-Octopus {_ps_array(oc.service_install(inst, service_account))}")
     add("        } finally { Remove-Item Env:\\OCTOPUS_SERVICE_PASSWORD -ErrorAction SilentlyContinue }")
     add(f"    }} elseif ($svc.State -ne 'Running') {{ Invoke-Octopus {_ps_array(oc.service_start(inst))} }}")
 
@@ -176,17 +181,13 @@ def _node_block(spec: ClusterSpec, node: NodeSpec, first: bool) -> list[str]:
 
 
 def _ping_port(spec: ClusterSpec) -> str:
-    prefix = spec.web.listen_prefixes[0]
-    rest = prefix.split("://", 1)[-1].split("/", 1)[0]
-    if ":" in rest:
-        return rest.rsplit(":", 1)[1]
-    return "443" if prefix.lower().startswith("https") else "80"
+    return str(spec.web.listen_prefixes[0].port)
 
 
 def export_powershell(spec: ClusterSpec) -> str:
     from octotui import __version__
     nodes = [n.name for n in spec.nodes]
-    text = HEADER.format(mode=spec.mode, version=__version__, octopus=_comment(spec.octopus_version),
+    text = HEADER.format(mode=spec.mode, version=__version__, octopus=_comment(str(spec.octopus_version)),
                          instance=_comment(spec.instance), nodes=_comment(", ".join(nodes)),
                          first=_comment(nodes[0]), node_set=", ".join(ps_literal(n) for n in nodes),
                          instance_lit=ps_literal(spec.instance))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import ntpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,23 @@ from typing import Any, Protocol
 from octotui.plan.build import Identity, PlannedStep
 from octotui.spec.model import ClusterSpec, NodeSpec
 from octotui.windows import octopus as oc
+from octotui.windows.gates import compare_versions
+from octotui.windows.installers import choco_install, msi_exit_meaning, msiexec_install
+from octotui.windows.octopus_output import (
+    KEY_AD_ENABLED,
+    KEY_CONNECTION_STRING,
+    KEY_LICENSE,
+    KEY_MASTER_KEY_SET,
+    find_service,
+    node_settings_match,
+    parse_list_instances,
+    parse_master_key,
+    parse_show_configuration,
+    same_account,
+    same_connection,
+    same_license,
+    storage_matches,
+)
 
 #: A node-side file where octotui records what it applied but Octopus cannot report back (the first
 #: administrator, the licence hash) — the install-state file OctopusDSC keeps for the same reason.
@@ -82,7 +98,7 @@ class NodeContext:
 
     def _credential_password(self) -> str:
         assert self.credential is not None
-        key = "winrm" if self.credential.account.lower() == self.spec.winrm.username.lower() else "service"
+        key = "winrm" if self.credential.logon.lower() == self.spec.winrm.logon.lower() else "service"
         return self.passwords.get(key, "")
 
     def _becomes(self, credentials: bool) -> bool:
@@ -96,7 +112,7 @@ class NodeContext:
         if self._becomes(credentials):
             assert self.credential is not None
             line = cmd_line(argv, outer_quotes=False)  # the task runs it as cmd /d /s /c "LINE"
-            r = self.remote.become(self.credential.account, self._credential_password(), line,
+            r = self.remote.become(self.credential.logon, self._credential_password(), line,
                                    deadline_s=deadline_s, on_output=self._stream)
         else:
             r = self.remote.run(cmd_line(argv), deadline_s=deadline_s, on_output=self._stream, idempotent=idempotent)
@@ -120,7 +136,7 @@ class NodeContext:
     # --- facts -----------------------------------------------------------------------------------
     def node_state(self, refresh: bool = False) -> dict[str, Any]:
         if refresh or "node_state" not in self.facts:
-            state = self.script("get-node-state", {"paths": [self.node.home]})
+            state = self.script("get-node-state", {"paths": [str(self.node.home)]})
             self.facts["node_state"] = state
             octo = state.get("octopus") or {}
             self.facts["install_location"] = octo.get("install_location")
@@ -135,7 +151,7 @@ class NodeContext:
         if refresh or "instances" not in self.facts:
             res = self.octopus(["list-instances", "--format", "json"], idempotent=True)
             self.must(res, "list-instances")
-            self.facts["instances"] = oc.parse_list_instances(res.stdout)
+            self.facts["instances"] = parse_list_instances(res.stdout)
         found: list[dict[str, Any]] = self.facts["instances"]
         return found
 
@@ -149,9 +165,9 @@ class NodeContext:
             res = self.octopus(["show-configuration", "--instance", self.spec.instance, "--format", "json"],
                                credentials=needs_sql, idempotent=True)
             self.must(res, "show-configuration")
-            conf = oc.parse_show_configuration(res.stdout)
+            conf = parse_show_configuration(res.stdout)
             self.facts["configuration"] = conf
-            self.facts["has_connection_string"] = bool(conf.get(oc.KEY_CONNECTION_STRING))
+            self.facts["has_connection_string"] = bool(conf.get(KEY_CONNECTION_STRING))
         conf_out: dict[str, str] = self.facts["configuration"]
         return conf_out
 
@@ -160,7 +176,7 @@ class NodeContext:
             self.facts.pop(k, None)
 
     def read_state_file(self) -> dict[str, Any]:
-        res = self.script("read-file", {"path": ntpath.join(self.node.home, STATE_FILE), "offset": 0,
+        res = self.script("read-file", {"path": str(self.node.home.joinpath(STATE_FILE)), "offset": 0,
                                         "max_bytes": 65536, "encoding": "text"})
         if not res.get("exists"):
             return {}
@@ -172,7 +188,7 @@ class NodeContext:
 
     def write_state_file(self, data: dict[str, Any]) -> None:
         raw = json.dumps(data, sort_keys=True).encode()
-        self.script("save-file", {"path": ntpath.join(self.node.home, STATE_FILE),
+        self.script("save-file", {"path": str(self.node.home.joinpath(STATE_FILE)),
                                   "data_b64": base64.b64encode(raw).decode(), "offset": 0,
                                   "sha256": hashlib.sha256(raw).hexdigest()})
 
@@ -211,10 +227,10 @@ def guard_database(ctx: NodeContext) -> bool:
     The one exception is our own cluster from an earlier, interrupted run: node 1 already points at this
     database, so resuming is safe.
     """
-    params = {"connection_string": ctx.spec.connection_string}
+    params = {"connection_string": str(ctx.spec.connection_string)}
     if ctx._becomes(True):
         assert ctx.credential is not None
-        res = ctx.remote.script_as(ctx.credential.account, ctx._credential_password(), "test-sql", params,
+        res = ctx.remote.script_as(ctx.credential.logon, ctx._credential_password(), "test-sql", params,
                                    deadline_s=180)
     else:
         res = ctx.script("test-sql", params, deadline_s=120)
@@ -225,7 +241,7 @@ def guard_database(ctx: NodeContext) -> bool:
         return False
     if ctx.installed_version() and ctx.has_instance():
         conf = ctx.configuration()
-        if oc.same_connection(conf.get(oc.KEY_CONNECTION_STRING, ""), ctx.spec.connection_string):
+        if same_connection(conf.get(KEY_CONNECTION_STRING, ""), ctx.spec.connection_string):
             return False
     raise StepFailed("the database already holds an Octopus cluster; create mode will not overwrite it",
                      "to add nodes to that cluster use mode = \"join\" with its master key; to start a new cluster "
@@ -233,17 +249,17 @@ def guard_database(ctx: NodeContext) -> bool:
 
 
 def install(ctx: NodeContext) -> bool:
-    want = ctx.spec.octopus_version
+    want = str(ctx.spec.octopus_version)
     have = ctx.installed_version()
     if have == want:
         return False
-    if have and oc.version_tuple(have) > oc.version_tuple(want):
+    if have and compare_versions(have, ctx.spec.octopus_version) > 0:
         raise StepFailed(f"Octopus {have} is installed, newer than {want}; octotui does not downgrade",
                          f"set octopus_version = \"{have}\" or uninstall it first")
     kind = ctx.spec.install.kind
     source = ctx.spec.install.source
     if kind == "chocolatey":
-        argv = oc.choco_install(want)
+        argv = choco_install(want)
     else:
         if kind == "url":
             target = f"C:\\Windows\\Temp\\Octopus.{want}-x64.msi"
@@ -257,11 +273,11 @@ def install(ctx: NodeContext) -> bool:
             _upload(ctx, Path(source), msi)
         else:
             msi = source
-        argv = oc.msiexec_install(msi, f"C:\\Windows\\Temp\\octotui-msi-{want}.log")
+        argv = msiexec_install(msi, f"C:\\Windows\\Temp\\octotui-msi-{want}.log")
     for attempt in range(4):
         res = ctx.command(argv, deadline_s=3600)
         code = res.exit_code
-        meaning = oc.msi_exit_meaning(code)
+        meaning = msi_exit_meaning(code)
         if meaning.ok:
             if meaning.reboot_required:
                 ctx.output("note", f"the installer asks for a reboot (exit code {code}); the service is configured "
@@ -298,8 +314,9 @@ def _upload(ctx: NodeContext, local: Path, remote_path: str) -> None:
 def create_instance(ctx: NodeContext) -> bool:
     if ctx.has_instance():
         return False
-    ctx.must(ctx.octopus(oc.create_instance(ctx.spec.instance, oc.config_path(ctx.node.home, ctx.spec.instance),
-                                            ctx.node.home, ctx.node.name)), "create-instance")
+    home = str(ctx.node.home)
+    ctx.must(ctx.octopus(oc.create_instance(ctx.spec.instance, oc.config_path(home, ctx.spec.instance), home,
+                                            ctx.node.name)), "create-instance")
     ctx.invalidate("instances", "configuration")
     ctx.facts["has_connection_string"] = False
     return True
@@ -308,17 +325,18 @@ def create_instance(ctx: NodeContext) -> bool:
 def database(ctx: NodeContext, first: bool) -> bool:
     ctx.facts.setdefault("has_connection_string", True)
     conf = ctx.configuration()
-    if oc.same_connection(conf.get(oc.KEY_CONNECTION_STRING, ""), ctx.spec.connection_string) \
-            and conf.get(oc.KEY_MASTER_KEY_SET, "True") != "False":
+    if same_connection(conf.get(KEY_CONNECTION_STRING, ""), ctx.spec.connection_string) \
+            and conf.get(KEY_MASTER_KEY_SET, "True") != "False":
         return False
     if first and ctx.spec.mode == "create":
-        argv = oc.database_create(ctx.spec.instance, ctx.spec.connection_string, ctx.spec.service_account.username)
+        argv = oc.database_create(ctx.spec.instance, str(ctx.spec.connection_string),
+                                  str(ctx.spec.service_account.username))
         what = "database --create"
     else:
         if not ctx.master_key:
             raise StepFailed("no master key to join the cluster with",
                              "set OCTOTUI_MASTER_KEY or store it in the keyring (octotui stores it after node 1)")
-        argv = oc.database_join(ctx.spec.instance, ctx.spec.connection_string, ctx.master_key)
+        argv = oc.database_join(ctx.spec.instance, str(ctx.spec.connection_string), ctx.master_key)
         what = "database --masterKey"
     ctx.must(ctx.octopus(argv, credentials=True), what)
     ctx.invalidate("configuration")
@@ -329,16 +347,16 @@ def database(ctx: NodeContext, first: bool) -> bool:
 def configure(ctx: NodeContext) -> bool:
     conf = ctx.configuration()
     web = ctx.spec.web
-    if oc.node_settings_match(conf, list(web.listen_prefixes), web.force_ssl, web.comms_port):
+    if node_settings_match(conf, web.listen_prefixes, web.force_ssl, web.comms_port):
         return False
-    ctx.must(ctx.octopus(oc.configure_node(ctx.spec.instance, list(web.listen_prefixes), web.force_ssl,
+    ctx.must(ctx.octopus(oc.configure_node(ctx.spec.instance, [str(p) for p in web.listen_prefixes], web.force_ssl,
                                            web.comms_port)), "configure")
     ctx.invalidate("configuration")
     return True
 
 
 def authentication(ctx: NodeContext) -> bool:
-    if str(ctx.configuration().get(oc.KEY_AD_ENABLED, "")).lower() == "true":
+    if str(ctx.configuration().get(KEY_AD_ENABLED, "")).lower() == "true":
         return False
     ctx.must(ctx.octopus(oc.configure_active_directory(ctx.spec.instance), credentials=True),
              "configure --activeDirectoryIsEnabled")
@@ -347,7 +365,7 @@ def authentication(ctx: NodeContext) -> bool:
 
 
 def admin(ctx: NodeContext) -> bool:
-    user = ctx.spec.admin_username or ""
+    user = str(ctx.spec.admin_username) if ctx.spec.admin_username else ""
     state = ctx.read_state_file()
     if str(state.get("admin", "")).lower() == user.lower():
         return False
@@ -364,8 +382,8 @@ def license_(ctx: NodeContext) -> bool:
     except OSError as exc:
         raise StepFailed(f"cannot read the licence file {path}: {exc.strerror}", "check [license] file") from None
     b64 = base64.b64encode(xml).decode()
-    current = str(ctx.configuration().get(oc.KEY_LICENSE, ""))
-    if current and oc.same_license(current, b64):
+    current = str(ctx.configuration().get(KEY_LICENSE, ""))
+    if current and same_license(current, b64):
         return False
     ctx.must(ctx.octopus(oc.license_base64(ctx.spec.instance, b64), credentials=True), "license")
     ctx.invalidate("configuration")
@@ -374,7 +392,7 @@ def license_(ctx: NodeContext) -> bool:
 
 def path(ctx: NodeContext) -> bool:
     conf = ctx.configuration()
-    if oc.storage_matches(conf, ctx.spec.storage, ctx.spec.octopus_version):
+    if storage_matches(conf, ctx.spec.storage, ctx.spec.octopus_version):
         return False
     for argv in oc.path_commands(ctx.spec.instance, ctx.spec.storage, ctx.spec.octopus_version):
         ctx.must(ctx.octopus(argv, credentials=True), "path")
@@ -384,9 +402,9 @@ def path(ctx: NodeContext) -> bool:
 
 def service(ctx: NodeContext) -> bool:
     name = oc.service_name(ctx.spec.instance)
-    svc = oc.find_service(ctx.node_state(refresh=True), name)
+    svc = find_service(ctx.node_state(refresh=True), name)
     want = ctx.spec.service_account.username
-    if svc and oc.same_account(str(svc.get("account", "")), want):
+    if svc and same_account(str(svc.get("account", "")), want):
         if str(svc.get("state", "")).lower() == "running":
             return False
         ctx.must(ctx.octopus(oc.service_start(ctx.spec.instance)), "service --start",
@@ -394,14 +412,14 @@ def service(ctx: NodeContext) -> bool:
         ctx.invalidate("node_state")
         return True
     ctx.must(ctx.octopus(oc.service_stop(ctx.spec.instance)), "service --stop")
-    ctx.must(ctx.octopus(oc.service_install(ctx.spec.instance, want)), "service --install --start",
+    ctx.must(ctx.octopus(oc.service_install(ctx.spec.instance, str(want))), "service --install --start",
              "check the service account's password (OCTOTUI_SERVICE_PASSWORD) and its rights on SQL Server")
     ctx.invalidate("node_state")
     return True
 
 
 def ping(ctx: NodeContext) -> bool:
-    prefix = ctx.spec.web.listen_prefixes[0]
+    prefix = str(ctx.spec.web.listen_prefixes[0])
     res = ctx.script("wait-ping", {"listen_prefix": prefix, "timeout_s": 120, "interval_s": 1,
                                    "request_timeout_s": 5}, deadline_s=180)
     status = res.get("status")
@@ -413,7 +431,7 @@ def ping(ctx: NodeContext) -> bool:
 
 def master_key(ctx: NodeContext) -> bool:
     res = ctx.must(ctx.octopus(oc.show_master_key(ctx.spec.instance), idempotent=True), "show-master-key")
-    key = oc.parse_master_key(res.stdout)
+    key = parse_master_key(res.stdout)
     if not key:
         raise StepFailed("show-master-key printed no key", "run show-master-key on the node by hand to see why")
     ctx.master_key = key

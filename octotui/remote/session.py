@@ -13,32 +13,26 @@ Threads: a session holds one requests connection and one NTLM/CredSSP sealing st
 two threads share them (pywinrm #277). Use one ``NodeSession`` per node per worker thread; a session
 refuses to be entered by a second thread while busy instead of corrupting its stream.
 
-Errors: every pywinrm/requests failure becomes a ``RemoteError`` naming the node, a ``kind`` the caller
-can branch on, a message and a hint for the user. A dropped connection (or the HTTP 400 Windows answers
-an encrypted message that arrives on a fresh connection) rebuilds the Protocol and the shell; the
-command is sent again only when the caller said it is safe to repeat (``idempotent=True``).
+Errors: every pywinrm/requests failure becomes a ``RemoteError`` (``octotui.remote.errors``) naming the
+node, a ``kind`` the caller can branch on, a message and a hint for the user. A dropped connection (or the
+HTTP 400 Windows answers an encrypted message that arrives on a fresh connection) rebuilds the Protocol and
+the shell; the command is sent again only when the caller said it is safe to repeat (``idempotent=True``).
+A ``transient`` error (a transport fault: whether the call ran is unknown) the executor answers by
+reconnecting and running the whole step again from its read. A shell left behind by such a fault is listed
+in ``abandoned_shells``; ``reap`` deletes it over a new connection, which ends its processes (WinRS), so a
+cut-off command does not run on beside its repeat.
 
-``RemoteError.transient`` marks a transport fault (the connection dropped, refused or stalled, an HTTP 5xx,
-a WS-Man fault Windows raises while a service restarts): nothing about the request itself was wrong, but
-whether it ran is unknown. The executor answers one by reconnecting and running the whole step again from
-its read. A shell left behind by such a fault is listed in ``abandoned_shells``; ``reap`` deletes it over a
-new connection, which ends its processes (WinRS), so a cut-off command does not run on beside its repeat.
+Scripts from ``assets/ps`` travel by the protocol in ``octotui.windows.scripts`` (the bootstrap line, the
+script and its parameters on stdin, a JSON result line); the session only carries it.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import errno
-import json
 import math
 import os
-import re
-import socket
-import ssl
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -47,81 +41,19 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
-from winrm.exceptions import (
-    InvalidCredentialsError,
-    WinRMError,
-    WinRMOperationTimeoutError,
-    WinRMTransportError,
-    WSManFaultError,
-)
+from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError
 from winrm.protocol import Protocol
 
-from octotui.resources import ps_script
+from octotui.remote.errors import FAULT_INVALID_SELECTORS, RemoteError, ScriptError, map_error, transport_hint
+from octotui.windows.scripts import bootstrap_command_line, clixml_to_text, find_result_line, script_stdin
 
 Transport = Literal["ntlm", "kerberos", "credssp", "basic", "certificate"]
 OutputCallback = Callable[[str, bytes], None]
-ErrorKind = Literal["config", "unreachable", "refused", "tls", "auth", "wsman", "dropped", "timeout", "http",
-                    "protocol"]
 
 TRANSPORTS: tuple[str, ...] = ("ntlm", "kerberos", "credssp", "basic", "certificate")
 #: Raw stdin bytes per WinRS Send: base64 makes it 4/3 larger, so each envelope stays under the 150 KB
 #: MaxEnvelopeSizekb of older Windows (2012+ allows 500 KB).
 STDIN_CHUNK = 110_000
-RESULT_SENTINEL = "@@octotui-result@@"
-SCRIPT_SEPARATOR = "\0\0\0\0"
-SERVICE_PASSWORD_ENV = "OCTOPUS_SERVICE_PASSWORD"
-
-#: WS-Man fault codes worth naming (MS-WSMV; winrm-protocol.md §1.5).
-FAULT_TIMED_OUT = 2150858793
-FAULT_INVALID_SELECTORS = 2150858843  # the shell or command is gone (idle timeout, reboot, WinRM restart)
-FAULT_QUOTA = 2150859174  # 0x803381A6: a per-shell/per-user quota (Ansible reconnects on it)
-FAULT_BUSY = 170  # ERROR_BUSY on Send
-#: WS-Man faults that say the node's WinRM service is in a passing state, not that the request is wrong
-#: (HRESULT and plain Win32 forms): ERROR_KEY_DELETED (the service's profile was unloaded under it),
-#: ERROR_SHUTDOWN_IN_PROGRESS, RPC_S_SERVER_UNAVAILABLE (a service restarting), ERROR_NO_SYSTEM_RESOURCES.
-TRANSIENT_FAULTS = frozenset({0x800703FA, 1018, 0x8007045B, 1115, 0x800706BA, 1722, 0x800705AA, 1450})
-
-
-class RemoteError(Exception):
-    """A remote call that failed, said for a user: which node, what kind of failure, what to do.
-
-    ``retryable`` tells the caller that trying again later may work (a dropped connection, a timeout).
-    ``reconnect`` (internal) means the session's connection or shell cannot be trusted any more.
-    ``transient`` means a transport fault, not a verdict on the request: the call may or may not have run,
-    and a new connection may well succeed (a reboot, a dropped or stalled connection, a passing WS-Man 500).
-    A command that outlived its deadline, bad credentials, TLS and configuration errors are never transient."""
-
-    def __init__(self, node: str, kind: ErrorKind, message: str, hint: str = "", retryable: bool = False,
-                 *, reconnect: bool = False, http_status: int | None = None, fault_code: int | None = None,
-                 transient: bool = False) -> None:
-        super().__init__(f"{node}: {message}")
-        self.node = node
-        self.kind = kind
-        self.message = message
-        self.hint = hint
-        self.retryable = retryable
-        self.reconnect = reconnect
-        self.http_status = http_status
-        self.fault_code = fault_code
-        self.transient = transient
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
-
-
-class ScriptError(Exception):
-    """A PowerShell script from assets/ps that ran but failed: its own ``stage`` and ``error``."""
-
-    def __init__(self, node: str, script: str, stage: str, error: str, exit_code: int,
-                 result: dict[str, Any] | None = None, stderr: str = "") -> None:
-        super().__init__(f"{node}: {script} failed at stage {stage!r}: {error}")
-        self.node = node
-        self.script = script
-        self.stage = stage
-        self.error = error
-        self.exit_code = exit_code
-        self.result = result or {}
-        self.stderr = stderr
 
 
 @dataclass
@@ -138,76 +70,6 @@ class CommandResult:
     @property
     def stderr_text(self) -> str:
         return clixml_to_text(self.stderr.decode("utf-8", "replace"))
-
-
-# --- the script protocol (assets/ps/README.md) -----------------------------------------------------------
-
-
-def bootstrap_command_line() -> str:
-    """The loader: ``powershell.exe ... -EncodedCommand <bootstrap.ps1 as base64 of UTF-16LE>``."""
-    encoded = base64.b64encode(ps_script("bootstrap").encode("utf-16-le")).decode("ascii")
-    return f"powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand {encoded}"
-
-
-def script_stdin(name: str, params: Mapping[str, Any]) -> bytes:
-    """``<script> NUL NUL NUL NUL <params JSON>``, pure ASCII: powershell.exe reads stdin in the console code
-    page before the bootstrap can switch it, and ASCII reads the same in every code page."""
-    text = ps_script(name)
-    body = json.dumps(dict(params), ensure_ascii=True, separators=(",", ":"))
-    try:
-        return (text + SCRIPT_SEPARATOR + body).encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError(f"assets/ps/{name}.ps1 is not pure ASCII; the stdin protocol needs it to be") from None
-
-
-def find_result_line(stdout: str) -> dict[str, Any] | None:
-    """The JSON object behind the ``@@octotui-result@@`` sentinel (the last one if several), or None."""
-    found: dict[str, Any] | None = None
-    for line in stdout.splitlines():
-        idx = line.find(RESULT_SENTINEL)
-        if idx == -1:
-            continue
-        try:
-            value = json.loads(line[idx + len(RESULT_SENTINEL):])
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            found = value
-    return found
-
-
-_XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-def _decode_clixml_string(text: str) -> str:
-    """Undo PowerShell's ``_xHHHH_`` escapes (UTF-16 code units; surrogate pairs recombined)."""
-    units: list[int] = []
-    pos = 0
-    for m in _XML_ESCAPE.finditer(text):
-        units.extend(ord(c) for c in text[pos:m.start()])  # BMP characters are one unit each here
-        units.append(int(m.group(1), 16))
-        pos = m.end()
-    units.extend(ord(c) for c in text[pos:])
-    raw = b"".join(u.to_bytes(2, "little") if u <= 0xFFFF else chr(u).encode("utf-16-le") for u in units)
-    return raw.decode("utf-16-le", "replace")
-
-
-def clixml_to_text(stderr: str) -> str:
-    """stderr as people read it: the error records of a ``#< CLIXML`` block joined, progress records dropped.
-    Text that is not CLIXML comes back unchanged."""
-    stripped = stderr.lstrip("\ufeff")
-    if not stripped.startswith("#< CLIXML"):
-        return stderr
-    lines: list[str] = []
-    for block in re.findall(r"<Objs\b.*?</Objs>", stripped, flags=re.S):
-        try:
-            root = ET.fromstring(re.sub(r'\sxmlns="[^"]*"', "", block, count=1))
-        except ET.ParseError:
-            continue
-        for el in root:
-            if el.tag == "S" and (el.get("S") or "").lower() in ("error", "warning", "verbose", "debug", "information"):
-                lines.append(_decode_clixml_string(el.text or ""))
-    return "".join(lines).replace("\r\n", "\n").rstrip("\n") + ("\n" if lines else "")
 
 
 # --- counting round trips ----------------------------------------------------------------------------------
@@ -277,7 +139,7 @@ class NodeSession:
     def from_spec(cls, node: Any, winrm_settings: Any, password: str | None, *,
                   env: Mapping[str, str] | None = None, operation_timeout: int = 20) -> NodeSession:
         """From ``spec.NodeSpec`` and ``spec.WinRMSettings`` (the answers file) plus the WinRM password."""
-        return cls(node.url(winrm_settings), winrm_settings.username, password, transport=winrm_settings.transport,
+        return cls(node.url(winrm_settings), winrm_settings.logon, password, transport=winrm_settings.transport,
                    ca_cert=winrm_settings.ca_cert, server_cert_validation=winrm_settings.server_cert_validation,
                    cert_pem=winrm_settings.cert_pem, cert_key_pem=winrm_settings.cert_key_pem, env=env,
                    operation_timeout=operation_timeout, node=node.name)
@@ -327,7 +189,7 @@ class NodeSession:
                 operation_timeout_sec=self.operation_timeout, read_timeout_sec=self.read_timeout,
                 message_encryption="auto", proxy=None, **kwargs)
         except (WinRMError, InvalidCredentialsError, ValueError) as exc:
-            raise self._config_error(f"cannot set up the WinRM client: {exc}", _transport_hint(self.transport)) \
+            raise self._config_error(f"cannot set up the WinRM client: {exc}", transport_hint(self.transport)) \
                 from exc
         transport: Any = protocol.transport
         original = transport._send_message_request
@@ -645,133 +507,3 @@ class NodeSession:
     def _encrypted(self) -> bool:
         protocol = self._protocol
         return bool(protocol is not None and getattr(protocol.transport, "encryption", None))
-
-
-def _transport_hint(transport: str) -> str:
-    if transport == "kerberos":
-        return "Kerberos needs pywinrm[kerberos] and a ticket (kinit); or use transport = \"ntlm\""
-    if transport == "credssp":
-        return "CredSSP needs requests-credssp and the node's Auth\\CredSSP enabled (Enable-WSManCredSSP -Role Server)"
-    return "check [winrm] transport, username and the certificate files"
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        cur = todo.pop(0)
-        if cur is None or any(cur is s for s in seen):
-            continue
-        seen.append(cur)
-        todo += [cur.__cause__, cur.__context__]
-        todo += [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    return seen
-
-
-def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transport: str = "ntlm",
-              endpoint: str = "", read_timeout: float = 30) -> RemoteError | None:
-    """pywinrm / requests / auth-library exceptions -> RemoteError; None for anything else (a bug to raise)."""
-    where = urlsplit(endpoint)
-    target = f"{where.hostname}:{where.port or (5986 if where.scheme == 'https' else 5985)}" if endpoint else node
-    chain = _chain(exc)
-
-    def has(*types: type[BaseException]) -> bool:
-        return any(isinstance(e, types) for e in chain)
-
-    if isinstance(exc, InvalidCredentialsError):
-        return RemoteError(node, "auth", "the node rejected the credentials (HTTP 401)",
-                           "check the user name ('DOMAIN\\user') and password (OCTOTUI_WINRM_PASSWORD), and that the "
-                           f"node accepts the {transport!r} transport (winrm get winrm/config/service/auth)",
-                           http_status=401)
-    if type(exc).__name__ in ("AuthenticationException", "NTStatusException", "SpnegoError", "InvalidTokenError",
-                              "BadMechanismError", "OperationNotAvailableError") or \
-            type(exc).__module__.startswith(("spnego", "requests_credssp")):
-        status = getattr(exc, "status", None) if type(exc).__name__ == "NTStatusException" else None
-        known = {0x8009030C: "the logon was denied, SEC_E_LOGON_DENIED"}
-        detail = known.get(status, _short(exc)) if isinstance(status, int) else _short(exc)
-        return RemoteError(node, "auth", f"the node rejected the credentials ({transport}: {detail})",
-                           "check the user name ('DOMAIN\\user') and password (OCTOTUI_WINRM_PASSWORD), and that the "
-                           f"node accepts {transport!r} (CredSSP: Enable-WSManCredSSP -Role Server)")
-    if isinstance(exc, WSManFaultError):
-        code = exc.wsman_fault_code
-        reason = (exc.reason or "").strip()
-        if code == FAULT_INVALID_SELECTORS:
-            return RemoteError(node, "wsman", f"the node no longer knows this shell or command ({reason})",
-                               "the node restarted, its WinRM service restarted, or the shell idled out",
-                               retryable=True, reconnect=True, http_status=exc.code, fault_code=code, transient=True)
-        if code == FAULT_QUOTA or exc.wmierror_code == FAULT_QUOTA:
-            return RemoteError(node, "wsman", f"a WinRM quota was exceeded ({reason})",
-                               "too many shells or commands for this user: raise MaxShellsPerUser on the node if "
-                               "it keeps happening", retryable=True, reconnect=True,
-                               http_status=exc.code, fault_code=code, transient=True)
-        label = f"fault {code} (0x{code:08X})" if code is not None else f"fault {exc.fault_subcode or exc.fault_code}"
-        return RemoteError(node, "wsman", f"WS-Management {label}: {reason}",
-                           "the node's WinRM service reported an error; see the node's event log "
-                           "(Microsoft-Windows-WinRM/Operational) if it persists", retryable=True,
-                           http_status=exc.code, fault_code=code, transient=code in TRANSIENT_FAULTS)
-    if isinstance(exc, WinRMTransportError):
-        status = exc.code
-        if status == 400 and encrypted:
-            return RemoteError(node, "dropped", "the node refused an encrypted message on a new connection "
-                               "(HTTP 400): the previous connection was closed", "the node or a network device "
-                               "closed an idle connection; check that the node stays reachable if it keeps "
-                               "happening", retryable=True, reconnect=True, http_status=400, transient=True)
-        if status == 413:
-            return RemoteError(node, "http", "the request was larger than the node's MaxEnvelopeSizekb (HTTP 413)",
-                               "raise MaxEnvelopeSizekb on the node "
-                               "(winrm set winrm/config @{MaxEnvelopeSizekb=\"500\"})",
-                               http_status=413)
-        return RemoteError(node, "http", f"the node answered HTTP {status}",
-                           "check that the endpoint is a WinRM listener (…/wsman)", retryable=status >= 500,
-                           http_status=status, transient=status >= 500)
-    if has(requests.exceptions.SSLError, ssl.SSLError) and transport == "certificate" and not any(
-            "certificate_verify_failed" in str(e).lower() or "certificate verify failed" in str(e).lower()
-            for e in _chain(exc)):
-        # We validated the node; the handshake still failed, so the node turned our certificate down (with
-        # TLS 1.3 the client only sees the connection close).
-        return RemoteError(node, "tls", f"{target} refused our client certificate during the TLS handshake",
-                           "use a client certificate issued by a CA the node trusts, mapped to an account on the "
-                           "node (winrm create winrm/config/service/certmapping)")
-    if has(requests.exceptions.SSLError, ssl.SSLError):
-        return RemoteError(node, "tls", f"TLS with {target} failed: the node's certificate could not be validated",
-                           "set [winrm] ca_cert to the PEM file of the CA that signed the node's certificate (or "
-                           "server_cert_validation = \"ignore\" for a test lab only)")
-    if has(requests.exceptions.ConnectTimeout):
-        return RemoteError(node, "unreachable", f"no answer from {target} (connect timed out)",
-                           "check the host name, the network path and the firewall (WinRM: 5985 http, 5986 https)",
-                           retryable=True, transient=True)
-    if has(requests.exceptions.ReadTimeout, socket.timeout, TimeoutError):
-        return RemoteError(node, "timeout", f"{target} did not answer within {read_timeout:g} s",
-                           "the node may be overloaded or restarting, or the connection stalled",
-                           retryable=True, reconnect=True, transient=True)
-    if has(socket.gaierror):
-        return RemoteError(node, "unreachable", f"the host name in {target} does not resolve",
-                           "check the node's host name (DNS) or give its address")
-    if has(ConnectionRefusedError) or any(getattr(e, "errno", None) == errno.ECONNREFUSED for e in chain):
-        return RemoteError(node, "refused", f"{target} refused the connection: nothing listens there",
-                           "enable the WinRM listener on the node (winrm quickconfig -transport:https) and check "
-                           "the port", retryable=True, transient=True)
-    if has(requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError):
-        established = not any(type(e).__name__ == "NewConnectionError" for e in chain)
-        if not established:
-            return RemoteError(node, "unreachable", f"cannot connect to {target}: {_short(exc)}",
-                               "check the host name, the network path and the firewall", retryable=True,
-                               transient=True)
-        return RemoteError(node, "dropped", "the connection to the node was closed during a call",
-                           "the node restarted, or the network or a proxy closed the connection; check that the "
-                           "node is up and stays reachable", retryable=True, reconnect=True, transient=True)
-    if isinstance(exc, WinRMError):
-        kind: ErrorKind = "config" if "not installed" in str(exc) else "protocol"
-        return RemoteError(node, kind, f"WinRM client error: {exc}", _transport_hint(transport))
-    if isinstance(exc, ET.ParseError | StopIteration):
-        return RemoteError(node, "protocol", "the node sent a WS-Management reply that could not be read",
-                           "check that the endpoint is a Windows WinRM listener", retryable=True, reconnect=True)
-    return None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "…"

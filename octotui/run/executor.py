@@ -28,9 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from octotui.errors import RUN_EXIT_CODES
 from octotui.plan.build import Plan, PlannedStep
 from octotui.plan.steps import NodeContext, Remote, StepFailed, run_step
-from octotui.remote.session import RemoteError
+from octotui.remote.connect import CONNECT_PATIENCE_S
+from octotui.remote.errors import RemoteError
 from octotui.run.journal import JournalWriteError
 from octotui.secrets.store import MasterKeyKept
 from octotui.spec.model import NodeSpec
@@ -39,7 +41,7 @@ from octotui.spec.model import NodeSpec
 MAX_STEP_ATTEMPTS = 4
 #: Per node, how long a run waits in all (across every repeat) for the node to take connections again
 #: after transport faults: the same patience a run has for a node at its first connect.
-RETRY_PATIENCE_S = 90.0
+RETRY_PATIENCE_S = CONNECT_PATIENCE_S
 #: The first pause before connecting again after a transport fault; it doubles with each repeat (up to 4 s).
 RETRY_PAUSE_S = 0.5
 #: The facts a step reads from the node, forgotten before the step is run again.
@@ -65,7 +67,7 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        return {"done": 0, "failed": 1, "cancelled": 3}[self.status]
+        return int(RUN_EXIT_CODES[self.status])
 
 
 class RemoteFactory(Protocol):

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from octotui import __version__
-from octotui.errors import ExitCode
+from octotui.errors import RUN_EXIT_CODES
 from octotui.run.store import (
     ensure_private_dir,
     fsync_dir,
@@ -70,9 +70,9 @@ JOURNAL = "journal.jsonl"
 Event = dict[str, Any]
 RunStatus = Literal["running", "done", "failed", "cancelled", "busy", "crashed"]
 FINAL_STATUSES = ("done", "failed", "cancelled", "busy")
-#: The exit code each way a run can end (``run_finished`` may carry another, e.g. 2 for bad answers).
-EXIT_CODES = {"done": int(ExitCode.OK), "failed": int(ExitCode.FAILED), "cancelled": int(ExitCode.CANCELLED),
-              "busy": int(ExitCode.BUSY)}
+#: The exit code each way a run can end (``run_finished`` may carry another, e.g. 2 for bad answers), from
+#: the one mapping in ``octotui.errors``.
+EXIT_CODES = {status: int(RUN_EXIT_CODES[status]) for status in FINAL_STATUSES}
 #: A journal event carries at most this much of one output chunk; the step log has all of it.
 MAX_EVENT_TEXT = 8192
 #: Space held back in each run folder while the run writes, given back when the disk fills up so that the
@@ -575,7 +575,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         finished = None
     exit_code = finished.get("exit_code") if finished else None
     if status == "crashed":
-        exit_code = int(ExitCode.RUNNER_LOST)
+        exit_code = int(RUN_EXIT_CODES["crashed"])
     return RunSummary(
         id=run_dir.name, path=run_dir,
         started=first.get("ts") if first else None,

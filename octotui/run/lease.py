@@ -262,7 +262,7 @@ class ClusterLease:
     # --- talking to a node
 
     def _call(self, node: str, params: dict[str, Any], patience_s: float) -> dict[str, Any]:
-        from octotui.remote.session import RemoteError, ScriptError
+        from octotui.remote.errors import RemoteError, ScriptError
 
         deadline = time.monotonic() + patience_s
         delay = 0.5

@@ -24,16 +24,29 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
+from octotui.crt import crt_escape
+
+#: What stands where a secret was, in every output octotui writes (logs, plans, messages, exports).
 MASK = "********"
 #: Shorter values are not registered: masking two letters everywhere would wreck every log, and no
 #: Windows password policy allows a secret that short.
 MIN_SECRET_LENGTH = 4
 
-#: Command-line options whose value is secret (octotui's own and OctopusDSC's Get-MaskedOutput list).
-SECRET_OPTIONS = (
-    "password", "masterKey", "licenseBase64", "license", "licence", "apiKey", "pw", "trust", "remove-trust",
-    "pfx-password", "proxyPassword", "passphrase", "clientSecret", "ldapPassword",
+#: Command-line options whose value is secret: the one list, for the redactor's patterns and for
+#: ``octotui.windows.octopus.masked_argv``. Sources (reference/octopus-server.md):
+SECRET_OPTIONS: tuple[str, ...] = (
+    # §1.1 "Secrets in arguments": OctopusDSC's Get-MaskedOutput list.
+    "masterKey", "license", "licence", "trust", "password", "remove-trust", "apiKey", "pw", "pfx-password",
+    "proxyPassword",
+    # §1.3 license: --licenseBase64 carries the licence itself.
+    "licenseBase64",
+    # §1.3 configure, auth providers: --azureADClientSecret, and the --ldap* family's Password.
+    "azureADClientSecret", "ldapPassword",
+    # Not in the reference, kept because masking one option too many never leaks anything: the bare
+    # spelling of a client secret, and the passphrase of octotui's encrypted secrets file (README).
+    "clientSecret", "passphrase",
 )
+_SECRET_OPTION_NAMES = frozenset(o.lower() for o in SECRET_OPTIONS)
 _SECRET_WORDS = r"password|passwd|pwd|secret|master_?key|api_?key|passphrase|license_?base64|token"
 
 _QUOTED = r'"(?:[^"\\\r\n]|\\.|"")*"|\'(?:[^\'\r\n]|\'\')*\''
@@ -55,11 +68,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _argv_quoted(value: str) -> str:
-    """The inside of a ``"..."`` argument built by the C-runtime rules: backslashes before a quote doubled."""
-    from octotui.windows.quoting import crt_escape
-
-    return crt_escape(value, closing_quote=True)
+def is_secret_option(option: str) -> bool:
+    """True for an option whose value must never be shown (``--masterKey``, ``--password``,
+    ``--licenseBase64``, ...). Accepts ``--name``, ``-name``, ``/name``, ``--name=value`` or a bare name, any case."""
+    return option.lstrip("-/").split("=", 1)[0].lower() in _SECRET_OPTION_NAMES
 
 
 def _base64_cores(data: bytes) -> list[str]:
@@ -91,7 +103,7 @@ def encodings_of(secret: str) -> set[str]:
         secret.replace('"', '""'),
         html.escape(secret, quote=True),
         html.escape(secret, quote=False),
-        _argv_quoted(secret),
+        crt_escape(secret, closing_quote=True),
     }
     for encoding in ("utf-8", "utf-16-le"):
         forms.update(_base64_cores(secret.encode(encoding, "surrogatepass")))

@@ -18,7 +18,6 @@ passphrase). Plain text is never chosen by octotui.
 from __future__ import annotations
 
 import base64
-import getpass
 import importlib
 import json
 import os
@@ -34,7 +33,8 @@ from octotui.errors import BadInput, ExitCode, OctotuiError
 from octotui.home import octotui_home, private_dir, write_private_text
 from octotui.secrets.redact import Redactor, default_redactor
 from octotui.spec.model import ClusterSpec
-from octotui.spec.parsers.connstr import parse_connection_string
+from octotui.spec.parsers.accounts import Account
+from octotui.spec.parsers.connstr import ConnectionString, as_connection_string
 from octotui.spec.parsers.errors import ParseError
 
 SecretName = Literal["winrm_password", "service_password", "master_key"]
@@ -85,19 +85,19 @@ class SecretRef:
                 f"'{self.keyring_user}', e.g. `keyring set {KEYRING_SERVICE} '{self.keyring_user}'`)")
 
 
-def winrm_password_ref(username: str) -> SecretRef:
+def winrm_password_ref(username: Account | str) -> SecretRef:
     return SecretRef("winrm_password", f"winrm:{username}", f"WinRM password for {username}")
 
 
-def service_password_ref(username: str) -> SecretRef:
+def service_password_ref(username: Account | str) -> SecretRef:
     return SecretRef("service_password", f"service:{username}", f"password of the service account {username}")
 
 
-def master_key_user(connection_string: str) -> str:
+def master_key_user(connection_string: ConnectionString | str) -> str:
     """``master-key:<server>/<database>``: one master key per Octopus database, whatever else the
     connection string says. Server and database are lower-cased (SQL Server names are case-insensitive)."""
     try:
-        cs = parse_connection_string(connection_string)
+        cs = as_connection_string(connection_string)
         server = cs.server
         database = cs.database
     except ParseError as exc:
@@ -108,7 +108,7 @@ def master_key_user(connection_string: str) -> str:
     return f"master-key:{str(server).lower()}/{database.lower()}"
 
 
-def master_key_ref(connection_string: str) -> SecretRef:
+def master_key_ref(connection_string: ConnectionString | str) -> SecretRef:
     user = master_key_user(connection_string)
     return SecretRef("master_key", user, f"master key of the Octopus database {user.split(':', 1)[1]}")
 
@@ -118,7 +118,7 @@ def refs_for(spec: ClusterSpec) -> list[SecretRef]:
     during the run, so it is not needed up front)."""
     refs: list[SecretRef] = []
     if spec.winrm.transport not in ("certificate", "kerberos"):
-        refs.append(winrm_password_ref(spec.winrm.username))
+        refs.append(winrm_password_ref(spec.winrm.logon))
     if not spec.service_account.is_gmsa:
         refs.append(service_password_ref(spec.service_account.username))
     if spec.mode == "join":
@@ -376,14 +376,11 @@ def disable_encrypted_file() -> None:
 # --- looking secrets up ----------------------------------------------------------------------------------
 
 
-def _default_prompt(label: str) -> str:
-    return getpass.getpass(f"{label}: ")
-
-
 class Secrets:
     """Looks secrets up (environment, keyring, prompt) and stores them; registers every value it returns
     with the redactor. ``store`` None means "detect the keyring on first use"; pass a ``KeyringStore``
-    (or ``False`` for none) to decide it yourself."""
+    (or ``False`` for none) to decide it yourself. ``prompt`` is the face's question (the CLI's asks at a
+    terminal); without one nothing is asked."""
 
     def __init__(self, store: KeyringStore | Literal[False] | None = None, *,
                  environ: Mapping[str, str] | None = None, interactive: bool | None = None,
@@ -392,7 +389,7 @@ class Secrets:
         self._status: KeyringStatus | None = store.status if isinstance(store, KeyringStore) else None
         self._environ = environ if environ is not None else os.environ
         self._interactive = interactive
-        self._prompt = prompt or _default_prompt
+        self._prompt = prompt
         self._redactor = redactor or default_redactor()
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, Source]] = {}
@@ -452,7 +449,7 @@ class Secrets:
                 no_keyring = f"{status.summary}: {status.detail}" if status.detail else status.summary
         except KeyringUnavailable as exc:
             no_keyring = str(exc)
-        if self._is_interactive():
+        if self._prompt is not None and self._is_interactive():
             value = self._prompt(ref.label)
             if value:
                 return value, "prompt"
@@ -484,7 +481,8 @@ class Secrets:
             self._cache[ref.keyring_user] = (value, "keyring")
 
 
-def store_master_key(connection_string: str, master_key: str, secrets: Secrets | None = None) -> SecretRef:
+def store_master_key(connection_string: ConnectionString | str, master_key: str,
+                     secrets: Secrets | None = None) -> SecretRef:
     """Keep the master key read from node 1, keyed by the cluster's database; returns the entry used."""
     ref = master_key_ref(connection_string)
     (secrets or Secrets()).store(ref, master_key.strip())
@@ -604,7 +602,7 @@ def recorded_master_key_store(run_dir: Path) -> MasterKeyStore:
     return value if value in MASTER_KEY_STORES else "keyring"
 
 
-def keep_master_key(connection_string: str, master_key: str, store: MasterKeyStore, *,
+def keep_master_key(connection_string: ConnectionString | str, master_key: str, store: MasterKeyStore, *,
                     passphrase: str | None = None) -> MasterKeyKept:
     """In the runner: keep the key read from node 1 where ``store`` says, check it reads back, and say
     where it is. Never raises for a store that fails: the run goes on (the key is still in node 1's

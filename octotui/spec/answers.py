@@ -1,27 +1,28 @@
 """The answers file (TOML) -> ``ClusterSpec``, reporting every problem at once.
 
 Why every problem at once: an answers file is written by hand, often for many nodes; fixing one mistake per
-run is slow and hides the shape of the problem. Each ``Problem`` names its key the way a user finds it
-(``nodes[2].home``: the second ``[[nodes]]`` table, counting from 1), says what is wrong and what to write
-instead. Values are parsed by the rules of whatever consumes them (``octotui.spec.parsers``), and the file never
-holds a secret: a key or value that looks like one is refused with the environment variable or keyring
-entry to use instead.
+run is slow and hides the shape of the problem. Each ``Problem`` (``octotui.spec.problems``) names its key
+the way a user finds it, says what is wrong and what to write instead. Values are parsed here, once, by the
+rules of whatever consumes them (``octotui.spec.parsers``), into the typed ``ClusterSpec``; and the file
+never holds a secret: a key or value that looks like one is refused with the environment variable or
+keyring entry to use instead. The wizard reads one section at a time (``parse_winrm``, ``parse_node`` ...)
+by the same rules.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import ssl
 import tomllib
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from octotui.spec.model import (
+    DEFAULT_HOME,
+    DEFAULT_INSTANCE,
     STORAGE_FOLDERS,
     ADSpec,
     CertValidation,
@@ -37,23 +38,23 @@ from octotui.spec.model import (
     WinRMSettings,
 )
 from octotui.spec.parsers.accounts import Account, parse_account
-from octotui.spec.parsers.connstr import octopus_problems, parse_connection_string
-from octotui.spec.parsers.errors import ParseError, written
+from octotui.spec.parsers.connstr import ConnectionString, octopus_problems, parse_connection_string
+from octotui.spec.parsers.errors import ParseError
 from octotui.spec.parsers.hostnames import Host, netbios_from_host, parse_host, parse_netbios_name
 from octotui.spec.parsers.prefixes import ListenPrefix, parse_listen_prefix, parse_port
-from octotui.spec.parsers.versions import IMPORTS_FOLDER_FROM, OctopusVersion, parse_octopus_version
+from octotui.spec.parsers.versions import OctopusVersion, parse_octopus_version
 from octotui.spec.parsers.winpath import (
     MAX_PATH_DIR,
     WinPath,
     looks_like_windows_path,
     parse_windows_path,
 )
-from octotui.textsafe import has_controls, safe_message, shown
+from octotui.spec.problems import AnswersError as AnswersError
+from octotui.spec.problems import Problem as Problem
+from octotui.spec.problems import format_problems as format_problems
+from octotui.spec.reader import Reader, type_name
+from octotui.textsafe import shown
 
-T = TypeVar("T")
-
-DEFAULT_INSTANCE = "OctopusServer"
-DEFAULT_HOME = "C:\\Octopus"
 TRANSPORTS: tuple[Transport, ...] = ("ntlm", "kerberos", "credssp", "basic", "certificate")
 VALIDATIONS: tuple[CertValidation, ...] = ("validate", "ignore")
 
@@ -80,197 +81,7 @@ _ENV_FOR_SECTION = {
     "service_account": "OCTOTUI_SERVICE_PASSWORD",
     "nodes": "OCTOTUI_WINRM_PASSWORD",
 }
-#: How many problems ``format_problems`` lists (a generated file can hold thousands of the same mistake).
-PROBLEMS_SHOWN = 50
-#: How much of a key a problem shows (a quoted TOML key can be any text, of any length).
-KEY_LIMIT = 80
-#: The longest text an answer may be (URLs with signed queries stay well below it).
-MAX_ANSWER_LENGTH = 4096
-_CA_FIX = ("give the PEM file (-----BEGIN CERTIFICATE-----) of the CA that signed the certificates, "
-           "relative to the answers file's folder or absolute")
-_LICENCE_FIX = ("give the licence file Octopus Deploy sent you (an XML file whose root element is <License>), "
-                "or remove the [license] table")
-#: Octopus licences are a few kilobytes; a bigger file is something else (an installer, a log).
-MAX_LICENCE_BYTES = 1024 * 1024
 _MSI_NAME = re.compile(r"(?i)octopus\.(\d+(?:\.\d+){2,3})-x64\.msi$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    message: str
-    fix: str = ""
-
-
-class AnswersError(Exception):
-    """Every problem found in one answers file. The CLI prints ``format_problems(err)`` and exits 2."""
-
-    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
-        self.problems = list(problems)
-        self.source = source
-        where = f" in {source}" if source else ""
-        super().__init__(f"{len(self.problems)} problem(s){where}: "
-                         + "; ".join(f"{p.key}: {p.message}" for p in self.problems))
-
-
-def format_problems(err: AnswersError) -> str:
-    """Human-readable, one problem per paragraph, each naming the key and the fix; at most
-    ``PROBLEMS_SHOWN`` of them, every text safe for a terminal (see ``octotui.textsafe``)."""
-    count = len(err.problems)
-    head = f"{shown(err.source)}: " if err.source else ""
-    lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the answers file:"]
-    for p in err.problems[:PROBLEMS_SHOWN]:
-        lines.append(f"  {shown(p.key, KEY_LIMIT)}: {safe_message(p.message)}")
-        if p.fix:
-            lines.append(f"      fix: {safe_message(p.fix)}")
-    if count > PROBLEMS_SHOWN:
-        lines.append(f"  ... and {count - PROBLEMS_SHOWN} more: fix these first, then check the file again")
-    return "\n".join(lines)
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return written(value)  # a date or time (TOML has them), never a Python type name
-
-
-class _Reader:
-    """Collects problems while reading the parsed TOML; each accessor returns None when the value is unusable."""
-
-    def __init__(self, base_dir: Path) -> None:
-        self.base_dir = base_dir
-        self.problems: list[Problem] = []
-
-    def add(self, key: str, message: str, fix: str = "") -> None:
-        # Keys (a quoted TOML key can hold anything) and values are untrusted: escaped and shortened here
-        # as a safety net, even where the message already embeds them with ``shown``.
-        self.problems.append(Problem(shown(key, KEY_LIMIT), safe_message(message), safe_message(fix)))
-
-    def parse(self, key: str, func: Callable[[], T]) -> T | None:
-        try:
-            return func()
-        except ParseError as exc:
-            self.add(key, exc.message, exc.fix)
-            return None
-
-    def typed(self, table: dict[str, Any], name: str, key: str, kind: type, example: str,
-              required: bool = False, required_fix: str = "") -> Any:
-        if name not in table:
-            if required:
-                self.add(key, "is missing", required_fix or f"add {example}")
-            return None
-        value = table[name]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok:
-            fix = f"write it as {example}"
-            if kind is int and isinstance(value, str) and value.strip().isdigit():
-                fix = f"write the number without quotes: {example}"
-            if kind is bool and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-                fix = f"write true or false without quotes: {example}"
-            self.add(key, f"must be {_type_name(kind())}, not {_type_name(value)}", fix)
-            return None
-        if kind is str and not value.strip():
-            self.add(key, "is empty", f"write it as {example}")
-            return None
-        if kind is str and not self.plain(key, value):
-            return None
-        return value
-
-    def plain(self, key: str, value: str) -> bool:
-        """No answer needs a control character (ESC, BEL, CR, NUL ...), and one shown on a terminal could
-        drive it; nor is any answer megabytes long, and one would be echoed in every message and plan line
-        that names it. Refuse both, showing what and where."""
-        if len(value) > MAX_ANSWER_LENGTH:
-            self.add(key, f"'{shown(value)}' is {len(value)} characters long; no answer is longer than "
-                     f"{MAX_ANSWER_LENGTH}", "give the intended value")
-            return False
-        if not has_controls(value):
-            return True
-        at = next(i for i, c in enumerate(value) if has_controls(c))
-        self.add(key, f"'{shown(value)}' contains the control character {shown(value[at])} (character {at + 1})",
-                 "remove it: an answer never needs a control character")
-        return False
-
-    def text(self, table: dict[str, Any], name: str, key: str, example: str, required: bool = False,
-             required_fix: str = "") -> str | None:
-        return cast("str | None", self.typed(table, name, key, str, example, required, required_fix))
-
-    def table(self, data: dict[str, Any], name: str, required: bool = False, required_fix: str = ""
-              ) -> dict[str, Any] | None:
-        if name not in data:
-            if required:
-                self.add(name, f"the [{name}] table is missing", required_fix)
-            return None
-        value = data[name]
-        if not isinstance(value, dict):
-            self.add(name, f"must be a table, not {_type_name(value)}", f"write it as a [{name}] section")
-            return None
-        return value
-
-    def local_file(self, value: str, key: str, what: str) -> str | None:
-        """A file on this console, relative to the answers file's folder; must exist."""
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            path = self.base_dir / path
-        if not path.is_file():
-            self.add(key, f"{what} '{shown(value)}' does not exist on this machine ({shown(path)})",
-                     "give the path of an existing file (relative paths start at the answers file's folder)")
-            return None
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            self.add(key, f"{what} '{shown(path)}' cannot be read: {exc.strerror}", "check the file's permissions")
-            return None
-        return str(path.resolve())
-
-    def ca_file(self, value: str, key: str) -> str | None:
-        """A CA certificate file that TLS can load: refused here, naming the key, rather than when a check or
-        a run first opens a connection with it."""
-        found = self.local_file(value, key, "the CA certificate file")
-        if found is None:
-            return None
-        try:  # the loader pywinrm (through requests), the checks and ldap3 all use
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=found)
-        except (ssl.SSLError, OSError, ValueError):
-            self.add(key, f"the CA certificate file '{shown(found)}' holds no PEM certificate", _CA_FIX)
-            return None
-        return found
-
-    def licence_file(self, value: str, key: str) -> str | None:
-        """An Octopus licence: XML whose root element is ``<License>`` (as the ``license`` command requires)."""
-        found = self.local_file(value, key, "the licence file")
-        if found is None:
-            return None
-        not_licence = f"the licence file '{shown(found)}' is not an Octopus licence"
-        try:
-            size = Path(found).stat().st_size
-            if size > MAX_LICENCE_BYTES:
-                self.add(key, f"{not_licence}: it is {size / 2**20:.1f} MB, and licences are a few kilobytes",
-                         _LICENCE_FIX)
-                return None
-            root = ElementTree.fromstring(Path(found).read_bytes())
-        except ElementTree.ParseError as exc:
-            self.add(key, f"{not_licence}: it is not XML ({shown(exc)})", _LICENCE_FIX)
-            return None
-        except OSError as exc:
-            self.add(key, f"the licence file '{shown(found)}' cannot be read: {exc.strerror}",
-                     "check the file's permissions")
-            return None
-        if root.tag != "License":
-            self.add(key, f"{not_licence}: its root element is <{shown(root.tag)}>, not <License>", _LICENCE_FIX)
-            return None
-        return found
 
 
 # --- unknown keys and secrets ------------------------------------------------------------------------------
@@ -292,7 +103,7 @@ def _secret_fix(section: str | None, name: str) -> str:
            "OCTOTUI_MASTER_KEY, or from the keyring"
 
 
-def _unknown(r: _Reader, section: str | None, name: str, key: str) -> None:
+def _unknown(r: Reader, section: str | None, name: str, key: str) -> None:
     if _SECRET_KEY.search(name):
         r.add(key, "looks like it holds a secret, and the answers file must never hold one", _secret_fix(section, name))
         return
@@ -310,7 +121,7 @@ def _unknown(r: _Reader, section: str | None, name: str, key: str) -> None:
     r.add(key, f"is not a known key of {table}", f"remove it; known keys: {', '.join(allowed)}")
 
 
-def _check_keys(r: _Reader, table: dict[str, Any], section: str | None, prefix: str) -> None:
+def _check_keys(r: Reader, table: dict[str, Any], section: str | None, prefix: str) -> None:
     allowed = SCHEMA if section is None else (SCHEMA[section] or frozenset())
     for name in table:
         if name not in allowed:
@@ -320,7 +131,7 @@ def _check_keys(r: _Reader, table: dict[str, Any], section: str | None, prefix: 
 # --- sections ----------------------------------------------------------------------------------------------
 
 
-def _mode(r: _Reader, data: dict[str, Any]) -> Mode | None:
+def _mode(r: Reader, data: dict[str, Any]) -> Mode | None:
     mode = r.text(data, "mode", "mode", 'mode = "create"', required=True,
                   required_fix='add mode = "create" (a new cluster) or mode = "join" (nodes joining one)')
     if mode is None:
@@ -333,7 +144,7 @@ def _mode(r: _Reader, data: dict[str, Any]) -> Mode | None:
     return cast(Mode, mode)
 
 
-def _instance(r: _Reader, data: dict[str, Any]) -> str:
+def _instance(r: Reader, data: dict[str, Any]) -> str:
     name = r.text(data, "instance", "instance", 'instance = "OctopusServer"')
     if name is None:
         return DEFAULT_INSTANCE
@@ -344,7 +155,7 @@ def _instance(r: _Reader, data: dict[str, Any]) -> str:
     return name
 
 
-def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
+def _winrm(r: Reader, data: dict[str, Any]) -> WinRMSettings | None:
     t = r.table(data, "winrm", required=True,
                 required_fix='add a [winrm] table with username = "DOMAIN\\\\user"')
     if t is None:
@@ -410,11 +221,11 @@ def _winrm(r: _Reader, data: dict[str, Any]) -> WinRMSettings | None:
     if validation == "ignore" and not https:
         r.add("winrm.server_cert_validation", "applies to HTTPS only, and https = false",
               "remove server_cert_validation")
-    return WinRMSettings(username=username or "", transport=transport, https=https, port=port, ca_cert=ca_cert,
+    return WinRMSettings(username=account, transport=transport, https=https, port=port, ca_cert=ca_cert,
                          server_cert_validation=validation, cert_pem=cert_pem, cert_key_pem=cert_key)
 
 
-def _endpoint(r: _Reader, raw: str, key: str, winrm: WinRMSettings | None) -> str | None:
+def _endpoint(r: Reader, raw: str, key: str, winrm: WinRMSettings | None) -> str | None:
     parts = urllib.parse.urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         r.add(key, f"'{shown(raw)}' is not an http(s) URL", 'write the full URL, e.g. endpoint = "https://octo1:5986/wsman"')
@@ -438,7 +249,16 @@ def _endpoint(r: _Reader, raw: str, key: str, winrm: WinRMSettings | None) -> st
     return raw
 
 
-def _nodes(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> list[NodeSpec]:
+@dataclass(frozen=True)
+class _NodeRow:
+    """A node as read, with its home as written: where that home is not a valid home folder, the storage
+    checks still compare the shared folders with it when it is a local path at all."""
+
+    node: NodeSpec
+    home_text: str
+
+
+def _nodes(r: Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> list[_NodeRow]:
     raw = data.get("nodes")
     if raw is None:
         r.add("nodes", "no [[nodes]] are given", 'add one [[nodes]] table per Windows node, with host = "..."')
@@ -449,21 +269,21 @@ def _nodes(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> lis
     if not isinstance(raw, list) or not raw:
         r.add("nodes", "must list at least one node", 'add one [[nodes]] table per node, with host = "..."')
         return []
-    nodes: list[NodeSpec] = []
+    nodes: list[_NodeRow] = []
     seen_hosts: dict[str, str] = {}
     seen_names: dict[str, str] = {}
     seen_endpoints: dict[str, str] = {}
     for index, entry in enumerate(raw, start=1):
         prefix = f"nodes[{index}]"
         if not isinstance(entry, dict):
-            r.add(prefix, f"must be a table, not {_type_name(entry)}", "write each node as a [[nodes]] table")
+            r.add(prefix, f"must be a table, not {type_name(entry)}", "write each node as a [[nodes]] table")
             continue
         _check_keys(r, entry, "nodes", f"{prefix}.")
-        node = _node(r, entry, prefix, winrm)
-        if node is None:
+        row = _node(r, entry, prefix, winrm)
+        if row is None:
             continue
-        host_key = node.host.lower().rstrip(".")
-        for value, seen, what in ((host_key, seen_hosts, "host"), (node.name.lower(), seen_names, "name"),
+        node = row.node
+        for value, seen, what in ((node.host.key, seen_hosts, "host"), (node.name.lower(), seen_names, "name"),
                                   (node.endpoint, seen_endpoints, "endpoint")):
             if value is None:
                 continue
@@ -474,11 +294,11 @@ def _nodes(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> lis
                     break  # its name and endpoint repeat for the same reason: one problem is enough
             else:
                 seen[value] = prefix
-        nodes.append(node)
+        nodes.append(row)
     return nodes
 
 
-def _node(r: _Reader, entry: dict[str, Any], prefix: str, winrm: WinRMSettings | None) -> NodeSpec | None:
+def _node(r: Reader, entry: dict[str, Any], prefix: str, winrm: WinRMSettings | None) -> _NodeRow | None:
     host_raw = r.text(entry, "host", f"{prefix}.host", 'host = "octo1.example.com"', required=True,
                       required_fix='add host = "<the node\'s DNS name or IP address>"')
     host: Host | None = None
@@ -498,14 +318,15 @@ def _node(r: _Reader, entry: dict[str, Any], prefix: str, winrm: WinRMSettings |
                   'add name = "<the Windows computer name>", e.g. name = "OCTO1"')
     home_raw = r.text(entry, "home", f"{prefix}.home", "home = 'C:\\Octopus'")
     home = DEFAULT_HOME
+    home_text = str(home)
     if home_raw is not None:
         parsed = r.parse(f"{prefix}.home", lambda: _local_home(home_raw))
-        home = str(parsed) if parsed is not None else home_raw
+        home, home_text = (parsed, str(parsed)) if parsed is not None else (home, home_raw)
     endpoint_raw = r.text(entry, "endpoint", f"{prefix}.endpoint", 'endpoint = "https://octo1:5986/wsman"')
     endpoint = _endpoint(r, endpoint_raw, f"{prefix}.endpoint", winrm) if endpoint_raw is not None else None
     if host is None or name is None:
         return None
-    return NodeSpec(host=host.value, name=name, home=home, endpoint=endpoint)
+    return _NodeRow(NodeSpec(host=host, name=name, home=home, endpoint=endpoint), home_text)
 
 
 def _local_home(text: str) -> WinPath:
@@ -523,7 +344,7 @@ def _local_home(text: str) -> WinPath:
     return path
 
 
-def _service_account(r: _Reader, data: dict[str, Any]) -> ServiceAccountSpec | None:
+def _service_account(r: Reader, data: dict[str, Any]) -> ServiceAccountSpec | None:
     t = r.table(data, "service_account", required=True,
                 required_fix='add [service_account] with username = "DOMAIN\\\\svcOctopus"')
     if t is None:
@@ -535,10 +356,10 @@ def _service_account(r: _Reader, data: dict[str, Any]) -> ServiceAccountSpec | N
     account = r.parse("service_account.username", lambda: parse_account(raw, allow_local=False))
     if account is None:
         return None
-    return ServiceAccountSpec(username=str(account))
+    return ServiceAccountSpec(username=account)
 
 
-def _connection_string(r: _Reader, data: dict[str, Any]) -> str | None:
+def _connection_string(r: Reader, data: dict[str, Any]) -> ConnectionString | None:
     t = r.table(data, "sql", required=True,
                 required_fix='add [sql] with connection_string = "Data Source=...;Initial Catalog=...;'
                              'Integrated Security=True;"')
@@ -555,11 +376,11 @@ def _connection_string(r: _Reader, data: dict[str, Any]) -> str | None:
         return None
     for problem in octopus_problems(cs):
         r.add("sql.connection_string", problem.message, problem.fix)
-    return raw
+    return cs
 
 
-def _storage(r: _Reader, data: dict[str, Any], mode: Mode | None, version: OctopusVersion | None,
-             nodes: list[NodeSpec]) -> StorageSpec:
+def _storage(r: Reader, data: dict[str, Any], mode: Mode | None, version: OctopusVersion | None,
+             nodes: list[_NodeRow]) -> StorageSpec:
     t = r.table(data, "storage", required=mode == "create",
                 required_fix="add [storage] with cluster_shared = '\\\\fileserver\\OctopusShared' (the share every "
                              "node reads and writes)")
@@ -576,25 +397,25 @@ def _storage(r: _Reader, data: dict[str, Any], mode: Mode | None, version: Octop
         r.add("storage", f"gives both cluster_shared and folders ({', '.join(given)})",
               "use either cluster_shared (one root, Octopus makes the sub-folders) or the folders, not both")
         return StorageSpec()
-    homes = [(n, parse_windows_path(n.home, allow_unc=False)) for n in nodes if _safe_home(n.home)]
+    homes = [(row.node, home) for row in nodes if (home := _lenient_home(row.home_text)) is not None]
     if root_raw is not None:
         root = r.parse("storage.cluster_shared", lambda: parse_windows_path(root_raw, max_length=MAX_PATH_DIR - 20))
         if root is not None:
             _not_in_home(r, "storage.cluster_shared", root, homes)
-            return StorageSpec(cluster_shared=str(root))
+            return StorageSpec(cluster_shared=root)
         return StorageSpec()
     if not given:
         r.add("storage", "names no shared folder", "add cluster_shared = '\\\\fileserver\\Octopus', or the folders "
               + ", ".join(STORAGE_FOLDERS))
         return StorageSpec()
     required = list(STORAGE_FOLDERS)
-    if version is not None and not version.at_least(IMPORTS_FOLDER_FROM):
+    if version is not None and not version.supports("imports_folder"):
         required = ["artifacts", "task_logs", "nuget_repository"]
     missing = [k for k in required if k not in t]
     if missing:
         r.add("storage", f"is missing {', '.join(missing)}: in a cluster every shared folder must be shared",
               "add them, or give one root as cluster_shared")
-    folders: dict[str, str] = {}
+    folders: dict[str, WinPath] = {}
     seen: dict[str, str] = {}
     for key in given:
         raw = r.text(t, key, f"storage.{key}", f"{key} = '\\\\fileserver\\Octopus\\{key}'")
@@ -608,7 +429,7 @@ def _storage(r: _Reader, data: dict[str, Any], mode: Mode | None, version: Octop
                   "give each kind of shared file its own folder")
         seen[path.key] = key
         _not_in_home(r, f"storage.{key}", path, homes)
-        folders[key] = str(path)
+        folders[key] = path
     return StorageSpec(folders=folders)
 
 
@@ -616,15 +437,16 @@ def _folder_parser(raw: str) -> Callable[[], WinPath]:
     return lambda: parse_windows_path(raw, max_length=MAX_PATH_DIR)
 
 
-def _safe_home(text: str) -> bool:
+def _lenient_home(text: str) -> WinPath | None:
+    """A home as a local path, even one the home rules refuse (e.g. a drive root), to tell shared folders
+    that lie inside it; None when it is not a local path at all."""
     try:
-        parse_windows_path(text, allow_unc=False)
+        return parse_windows_path(text, allow_unc=False)
     except ParseError:
-        return False
-    return True
+        return None
 
 
-def _not_in_home(r: _Reader, key: str, path: WinPath, homes: list[tuple[NodeSpec, WinPath]]) -> None:
+def _not_in_home(r: Reader, key: str, path: WinPath, homes: list[tuple[NodeSpec, WinPath]]) -> None:
     for node, home in homes:
         if not path.is_unc and path.is_within(home):
             r.add(key, f"'{shown(path)}' lies inside the home folder of {node.name} ({home}), which is local to "
@@ -633,7 +455,7 @@ def _not_in_home(r: _Reader, key: str, path: WinPath, homes: list[tuple[NodeSpec
             return
 
 
-def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSpec:
+def _web(r: Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSpec:
     t = r.table(data, "web")
     if t is None:
         return WebSpec()
@@ -652,7 +474,7 @@ def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSp
             for i, item in enumerate(raw, start=1):
                 key = f"web.listen_prefixes[{i}]"
                 if not isinstance(item, str):
-                    r.add(key, f"must be a string, not {_type_name(item)}", 'write it like "http://+:80/"')
+                    r.add(key, f"must be a string, not {type_name(item)}", 'write it like "http://+:80/"')
                     continue
                 if not r.plain(key, item):
                     continue
@@ -665,7 +487,7 @@ def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSp
                 seen.add(prefix.key)
                 prefixes.append(prefix)
     else:
-        prefixes = [parse_listen_prefix(p) for p in defaults.listen_prefixes]
+        prefixes = list(defaults.listen_prefixes)
     force_ssl = r.typed(t, "force_ssl", "web.force_ssl", bool, "force_ssl = false")
     force_ssl = defaults.force_ssl if force_ssl is None else force_ssl
     comms = defaults.comms_port
@@ -679,7 +501,7 @@ def _web(r: _Reader, data: dict[str, Any], winrm: WinRMSettings | None) -> WebSp
         r.add("web.comms_port", f"port {comms} is also a web listen port", "use another port (the default is 10943)")
     if winrm is not None and comms == winrm.effective_port:
         r.add("web.comms_port", f"port {comms} is WinRM's port", "use another port (the default is 10943)")
-    return WebSpec(listen_prefixes=tuple(str(p) for p in prefixes) or defaults.listen_prefixes,
+    return WebSpec(listen_prefixes=tuple(prefixes) or defaults.listen_prefixes,
                    force_ssl=force_ssl, comms_port=comms)
 
 
@@ -687,7 +509,7 @@ def _prefix_parser(raw: str) -> Callable[[], ListenPrefix]:
     return lambda: parse_listen_prefix(raw)
 
 
-def _install(r: _Reader, data: dict[str, Any], version: OctopusVersion | None,
+def _install(r: Reader, data: dict[str, Any], version: OctopusVersion | None,
              winrm: WinRMSettings | None) -> InstallSpec | None:
     t = r.table(data, "install", required=True,
                 required_fix='add [install] with source = a URL, a path on the node, a local file, or "chocolatey"')
@@ -709,7 +531,7 @@ def _install(r: _Reader, data: dict[str, Any], version: OctopusVersion | None,
     return InstallSpec(source=value, kind=kind)
 
 
-def _classify_source(r: _Reader, source: str, winrm: WinRMSettings | None) -> tuple[InstallKind | None, str | None]:
+def _classify_source(r: Reader, source: str, winrm: WinRMSettings | None) -> tuple[InstallKind | None, str | None]:
     key = "install.source"
     if source.strip().lower() in ("chocolatey", "choco"):
         return "chocolatey", "chocolatey"
@@ -748,7 +570,7 @@ def _classify_source(r: _Reader, source: str, winrm: WinRMSettings | None) -> tu
     return "local_file", local
 
 
-def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> tuple[str | None, str | None]:
+def _admin_and_license(r: Reader, data: dict[str, Any], mode: Mode | None) -> tuple[Account | None, str | None]:
     admin_t = r.table(data, "admin", required=mode == "create",
                       required_fix='add [admin] with username = "DOMAIN\\\\you": the first Octopus administrator')
     license_t = r.table(data, "license")
@@ -758,7 +580,8 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
                 r.add(name, f"a joining node never runs '{shown(name)}': the cluster already has it",
                       f"remove the [{name}] table from a join answers file")
         return None, None
-    admin = license_file = None
+    admin: Account | None = None
+    license_file: str | None = None
     if admin_t is not None:
         _check_keys(r, admin_t, "admin", "admin.")
         admin_raw = r.text(admin_t, "username", "admin.username", 'username = "DOMAIN\\\\you"', required=True)
@@ -768,7 +591,7 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
                 if account.is_gmsa:
                     r.add("admin.username", f"'{shown(admin_raw)}' is a managed service account, which cannot sign in",
                           "give a person's domain account")
-                admin = str(account)
+                admin = account
     if license_t is not None:
         _check_keys(r, license_t, "license", "license.")
         raw = r.text(license_t, "file", "license.file", "file = 'octopus-license.xml'", required=True)
@@ -777,7 +600,7 @@ def _admin_and_license(r: _Reader, data: dict[str, Any], mode: Mode | None) -> t
     return admin, license_file
 
 
-def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
+def _ad(r: Reader, data: dict[str, Any]) -> ADSpec:
     """The optional [ad] table: only the preflight checks read it, to reach Active Directory."""
     t = r.table(data, "ad")
     if t is None:
@@ -796,7 +619,7 @@ def _ad(r: _Reader, data: dict[str, Any]) -> ADSpec:
     for i, item in enumerate(raw_servers or [], 1):
         key = f"ad.nameservers[{i}]"
         if not isinstance(item, str) or not item.strip():
-            r.add(key, f"must be a non-empty string, not {_type_name(item)}",
+            r.add(key, f"must be a non-empty string, not {type_name(item)}",
                   'write it as "10.0.0.10" or "10.0.0.10:53"')
             continue
         if not r.plain(key, item):
@@ -812,7 +635,7 @@ def _host_parser(text: str) -> Callable[[], Host]:
     return lambda: parse_host(text)
 
 
-def _nameserver(r: _Reader, text: str, key: str) -> str | None:
+def _nameserver(r: Reader, text: str, key: str) -> str | None:
     """``host``, ``host:port`` or ``[v6]:port``; returned as written when valid."""
     host, port = text, None
     if text.startswith("["):
@@ -834,7 +657,7 @@ def _nameserver(r: _Reader, text: str, key: str) -> str | None:
 
 def parse_answers(data: dict[str, Any], *, base_dir: Path | None = None, source: str | None = None) -> ClusterSpec:
     """Validate already-parsed TOML (the TUI builds the same dict); raises ``AnswersError``."""
-    r = _Reader(base_dir or Path.cwd())
+    r = Reader(base_dir or Path.cwd())
     _check_keys(r, data, None, "")
     mode = _mode(r, data)
     version_raw = r.typed(data, "octopus_version", "octopus_version", str, 'octopus_version = "2025.3.1234"',
@@ -853,10 +676,64 @@ def parse_answers(data: dict[str, Any], *, base_dir: Path | None = None, source:
     if r.problems:
         raise AnswersError(r.problems, source)
     assert mode and version and winrm and service and connection_string and install  # all checked above
-    return ClusterSpec(mode=mode, octopus_version=str(version), instance=instance, winrm=winrm, nodes=tuple(nodes),
+    return ClusterSpec(mode=mode, octopus_version=version, instance=instance, winrm=winrm,
+                       nodes=tuple(row.node for row in nodes),
                        service_account=service, connection_string=connection_string, storage=storage, web=web,
                        install=install, admin_username=admin, license_file=license_file, source_file=source,
                        ad=ad)
+
+
+# --- one section of answers still being written ------------------------------------------------------------
+# The wizard checks a section over the network as soon as that section is valid, before the rest of the file
+# exists: each function reads one section by the same rules as ``parse_answers`` and returns its typed value,
+# or the problems that section has (keyed as in a whole file).
+
+
+def parse_winrm(data: Mapping[str, Any], *, base_dir: Path | None = None) -> WinRMSettings | list[Problem]:
+    """The ``[winrm]`` table of ``data``."""
+    r = Reader(base_dir or Path.cwd())
+    settings = _winrm(r, dict(data))
+    return r.problems if r.problems or settings is None else settings
+
+
+def parse_node(row: Mapping[str, Any], index: int, winrm: WinRMSettings | None, *,
+               base_dir: Path | None = None) -> NodeSpec | list[Problem]:
+    """One ``[[nodes]]`` row, the ``index``-th (from 1); ``winrm`` is what its rules depend on (Kerberos and
+    IP addresses, the endpoint's scheme), None when the ``[winrm]`` table is not valid yet."""
+    r = Reader(base_dir or Path.cwd())
+    found = _node(r, dict(row), f"nodes[{index}]", winrm)
+    return r.problems if r.problems or found is None else found.node
+
+
+def parse_nodes(data: Mapping[str, Any], winrm: WinRMSettings | None, *,
+                base_dir: Path | None = None) -> list[tuple[int, NodeSpec]]:
+    """Every ``[[nodes]]`` row of ``data`` that is valid on its own, with its index (from 1): the nodes that can
+    be reached while other rows are still being typed. A row without a host is skipped, and an empty value
+    counts as not given."""
+    rows = data.get("nodes")
+    found: list[tuple[int, NodeSpec]] = []
+    for index, row in enumerate(rows if isinstance(rows, list) else [], start=1):
+        if not isinstance(row, dict) or not str(row.get("host", "")).strip():
+            continue
+        node = parse_node({k: v for k, v in row.items() if v not in ("", None)}, index, winrm, base_dir=base_dir)
+        if isinstance(node, NodeSpec):
+            found.append((index, node))
+    return found
+
+
+def parse_service_account(data: Mapping[str, Any], *, base_dir: Path | None = None
+                          ) -> ServiceAccountSpec | list[Problem]:
+    """The ``[service_account]`` table of ``data``."""
+    r = Reader(base_dir or Path.cwd())
+    found = _service_account(r, dict(data))
+    return r.problems if r.problems or found is None else found
+
+
+def parse_sql(data: Mapping[str, Any], *, base_dir: Path | None = None) -> ConnectionString | list[Problem]:
+    """The ``[sql]`` table of ``data``: its connection string."""
+    r = Reader(base_dir or Path.cwd())
+    found = _connection_string(r, dict(data))
+    return r.problems if r.problems or found is None else found
 
 
 def load_answers(path: str | Path) -> ClusterSpec:

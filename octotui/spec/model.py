@@ -1,7 +1,10 @@
 """The cluster spec: what the user asked for, parsed and validated, with no secret in it.
 
 The answers file (TOML) is loaded into these types by ``octotui.spec.answers``; the plan, the checks and the
-TUI all read these types and never the raw file. Secrets are not fields here: they are looked up by
+TUI all read these types and never the raw file. Every value that has rules of its own (an account, a path, a
+host, a listen prefix, the connection string, the version) is held as the type its parser in
+``octotui.spec.parsers`` returns, so it is parsed once, here, and ``str()`` of it is the one canonical text a
+command line, a message or a keyring entry uses. Secrets are not fields here: they are looked up by
 ``octotui.secrets.store`` when a run needs them.
 """
 
@@ -9,6 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from octotui.spec.parsers.accounts import Account
+from octotui.spec.parsers.connstr import ConnectionString
+from octotui.spec.parsers.hostnames import Host
+from octotui.spec.parsers.prefixes import ListenPrefix
+from octotui.spec.parsers.versions import OctopusVersion
+from octotui.spec.parsers.winpath import WinPath
 
 Mode = Literal["create", "join"]
 Transport = Literal["ntlm", "kerberos", "credssp", "basic", "certificate"]
@@ -26,9 +36,17 @@ STORAGE_FOLDERS: dict[str, str] = {
 }
 
 
+#: A node's home folder when the answers give none.
+#: The instance name Octopus itself uses when none is given.
+DEFAULT_INSTANCE = "OctopusServer"
+DEFAULT_HOME = WinPath("drive", ("Octopus",), drive="C")
+#: What Octopus listens on when the answers give no prefix.
+DEFAULT_LISTEN_PREFIX = ListenPrefix("http", "+", "strong", 80, "/")
+
+
 @dataclass(frozen=True)
 class WinRMSettings:
-    username: str
+    username: Account | None  # None only with the certificate transport, which signs in without a name
     transport: Transport = "ntlm"
     https: bool = True
     port: int | None = None  # None: 5986 with https, 5985 without
@@ -41,39 +59,44 @@ class WinRMSettings:
     def effective_port(self) -> int:
         return self.port or (5986 if self.https else 5985)
 
+    @property
+    def logon(self) -> str:
+        """The user name as WinRM and the keyring take it; empty for the certificate transport."""
+        return str(self.username) if self.username is not None else ""
+
 
 @dataclass(frozen=True)
 class NodeSpec:
-    host: str
+    host: Host
     name: str
-    home: str = "C:\\Octopus"
+    home: WinPath = DEFAULT_HOME
     endpoint: str | None = None  # full URL override, e.g. for the lab
 
     def url(self, winrm: WinRMSettings) -> str:
         if self.endpoint:
             return self.endpoint
         scheme = "https" if winrm.https else "http"
-        return f"{scheme}://{self.host}:{winrm.effective_port}/wsman"
+        return f"{scheme}://{self.host.url_host}:{winrm.effective_port}/wsman"
 
 
 @dataclass(frozen=True)
 class ServiceAccountSpec:
-    username: str  # DOMAIN\user; a gMSA ends with $
+    username: Account  # a domain account, DOMAIN\user or user@domain.tld; a gMSA ends with $
 
     @property
     def is_gmsa(self) -> bool:
-        return self.username.endswith("$")
+        return self.username.is_gmsa
 
 
 @dataclass(frozen=True)
 class StorageSpec:
-    cluster_shared: str | None = None
-    folders: dict[str, str] = field(default_factory=dict)  # keys of STORAGE_FOLDERS
+    cluster_shared: WinPath | None = None  # a UNC path, or a drive every node maps to the same share
+    folders: dict[str, WinPath] = field(default_factory=dict)  # keys of STORAGE_FOLDERS
 
 
 @dataclass(frozen=True)
 class WebSpec:
-    listen_prefixes: tuple[str, ...] = ("http://+:80/",)
+    listen_prefixes: tuple[ListenPrefix, ...] = (DEFAULT_LISTEN_PREFIX,)
     force_ssl: bool = False
     comms_port: int = 10943
 
@@ -99,16 +122,16 @@ class ADSpec:
 @dataclass(frozen=True)
 class ClusterSpec:
     mode: Mode
-    octopus_version: str
+    octopus_version: OctopusVersion
     instance: str
     winrm: WinRMSettings
     nodes: tuple[NodeSpec, ...]
     service_account: ServiceAccountSpec
-    connection_string: str
+    connection_string: ConnectionString  # as written (``str()`` gives the text back), never with a password
     storage: StorageSpec
     web: WebSpec
     install: InstallSpec
-    admin_username: str | None = None
+    admin_username: Account | None = None
     license_file: str | None = None
     source_file: str | None = None  # the answers file this came from, for messages
     ad: ADSpec = field(default_factory=ADSpec)

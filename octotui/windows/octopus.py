@@ -1,30 +1,33 @@
-"""Octopus.Server.exe, msiexec and Chocolatey as data: argv builders, output parsers and version gates.
+"""Octopus.Server.exe as data: its names and places, and the argv builders for every command a step runs.
 
 Why a module of its own: every remote step is either a PowerShell script or one of these command lines,
 and the plan, the export and the run must all build them the same way. Builders return argv LISTS (the
 arguments after the program; ``exe_path`` gives the program), never strings: turning argv into a
 Windows command line is ``octotui.windows.quoting.cmd_line``'s job, done once, where the quoting rules live.
+Next to it: ``octopus_output`` reads what these commands print, ``gates`` says which version has which
+command, ``installers`` builds the msiexec and Chocolatey lines.
 
 Facts come from ``reference/octopus-server.md`` (section numbers in the comments). Things marked
 "inferred" there are marked here too, so that a later correction knows where to look.
 
 Secrets: no builder takes the service account's password (``service`` reads it from the
 ``OCTOPUS_SERVICE_PASSWORD`` environment variable of the shell); the master key and a licence do travel
-as arguments, because Octopus takes them no other way, so ``preview`` and ``masked_argv`` hide them.
+as arguments, because Octopus takes them no other way, so ``preview`` and ``masked_argv`` hide them (the
+list of secret options is the redactor's, ``octotui.secrets.redact.SECRET_OPTIONS``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import ntpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from octotui.spec.model import STORAGE_FOLDERS, InstallSpec, StorageSpec
+from octotui.secrets.redact import MASK, is_secret_option
+from octotui.spec.model import DEFAULT_INSTANCE, STORAGE_FOLDERS, StorageSpec
+from octotui.spec.parsers.connstr import redact as redact_connection_string
+from octotui.spec.parsers.versions import OctopusVersion
+from octotui.windows.gates import supports_cluster_shared
+from octotui.windows.octopus_output import bool_text, effective_folders
 
 # --- names and places (§1.1, §3) ---------------------------------------------------------------------
 
@@ -32,121 +35,8 @@ DEFAULT_INSTALL_LOCATION = "C:\\Program Files\\Octopus Deploy\\Octopus\\"
 EXE_NAME = "Octopus.Server.exe"
 DEFAULT_EXE = DEFAULT_INSTALL_LOCATION + EXE_NAME
 #: create-instance without --instance creates this one; its service is plain "OctopusDeploy".
-DEFAULT_INSTANCE = "OctopusServer"
-DEFAULT_HOME = "C:\\Octopus"
 #: Octopus reads the service account's password from here when --password is absent (§1.1).
 SERVICE_PASSWORD_ENV = "OCTOPUS_SERVICE_PASSWORD"
-CHOCOLATEY_PACKAGE = "OctopusDeploy"
-MASK = "********"
-
-# show-configuration keys (flat form, §1.3 and §1.4). The parser files keys under these spellings
-# whatever case the node printed them in (the hierarchical sample has "ForceSSL", the XML "ForceSsl").
-KEY_HOME = "Octopus.Home"
-KEY_NODE_NAME = "Octopus.Server.NodeName"
-KEY_CONNECTION_STRING = "Octopus.Storage.ExternalDatabaseConnectionString"
-#: Never printed by show-configuration (it is DPAPI-protected); a missing value means "unknown".
-KEY_MASTER_KEY = "Octopus.Storage.MasterKey"
-KEY_MASTER_KEY_SET = KEY_MASTER_KEY
-KEY_LISTEN_PREFIXES = "Octopus.WebPortal.ListenPrefixes"
-KEY_FORCE_SSL = "Octopus.WebPortal.ForceSsl"
-KEY_COMMS_PORT = "Octopus.Communications.ServicesPort"
-KEY_AD_ENABLED = "Octopus.WebPortal.ActiveDirectoryIsEnabled"
-KEY_USERNAME_PASSWORD_ENABLED = "Octopus.UsernamePassword.IsEnabled"
-KEY_LICENSE = "Octopus.Server.License"
-#: Inferred (§2.3 gives the option, not the key it lands in).
-KEY_CLUSTER_SHARED = "Octopus.Folders.ClusterSharedDirectory"
-#: Answers-file folder key -> (show-configuration key, sub-folder name under a cluster-shared root).
-#: Artifacts, LogDirectory (= task logs!) and Packages are in DSC's real sample; the rest are inferred.
-FOLDER_KEYS: dict[str, tuple[str, str]] = {
-    "artifacts": ("Octopus.Folders.ArtifactsDirectory", "Artifacts"),
-    "task_logs": ("Octopus.Folders.LogDirectory", "TaskLogs"),
-    "nuget_repository": ("Octopus.Folders.PackagesDirectory", "Packages"),
-    "imports": ("Octopus.Folders.ImportsDirectory", "Imports"),
-    "event_exports": ("Octopus.Folders.EventExportsDirectory", "EventExports"),
-    "telemetry": ("Octopus.Folders.TelemetryDirectory", "Telemetry"),
-}
-_KNOWN_KEYS = [KEY_HOME, KEY_NODE_NAME, KEY_CONNECTION_STRING, KEY_MASTER_KEY, KEY_LISTEN_PREFIXES, KEY_FORCE_SSL,
-               KEY_COMMS_PORT, KEY_AD_ENABLED, KEY_USERNAME_PASSWORD_ENABLED, KEY_LICENSE, KEY_CLUSTER_SHARED,
-               *(k for k, _ in FOLDER_KEYS.values())]
-_CANONICAL_KEY = {k.lower(): k for k in _KNOWN_KEYS}
-
-
-class OctopusOutputError(ValueError):
-    """Output of Octopus.Server.exe that does not have the expected shape. The message never quotes the
-    output itself: it can hold a master key or a connection string."""
-
-
-# --- versions and gates (§2.9, §4.6) -------------------------------------------------------------------
-
-_VERSION_RE = re.compile(r"(?<![\d.])v?(\d+(?:\.\d+){1,3})(?:[-+][0-9A-Za-z.+-]*)?(?![\d.])")
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    """``"2025.3.1234"`` -> ``(2025, 3, 1234)``; a pre-release or build suffix is ignored (the gates are about
-    features, and a preview of X has X's features). Raises ValueError naming the text when there is no
-    version in it."""
-    match = _VERSION_RE.search(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not an Octopus version (expected e.g. 2025.3.1234)")
-    parts = tuple(int(p) for p in match.group(1).split("."))
-    while len(parts) > 1 and parts[-1] == 0:
-        parts = parts[:-1]  # 2020.2.0 == 2020.2
-    return parts
-
-
-def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1, like C's strcmp, on the numeric parts."""
-    ta, tb = version_tuple(a), version_tuple(b)
-    return (ta > tb) - (ta < tb)
-
-
-def at_least(version: str, minimum: str) -> bool:
-    return version_tuple(version) >= version_tuple(minimum)
-
-
-#: Feature -> first Octopus Server version that has it.
-GATES: dict[str, str] = {
-    "show_configuration": "3.5",
-    "database_upgrade": "3.13.9",
-    "home_on_create_instance": "3.16.4",
-    "database_command": "4.0",  # database before configure; before it, configure --StorageConnectionString
-    "task_cap": "2018.6.13",
-    "skip_license_check": "2018.8.9",
-    "cluster_shared": "2020.2.15",
-    "imports_folder": "2021.1",
-    "rotate_master_key": "2022.4",
-    "trusted_proxies": "2023.1",
-}
-
-
-def supports(feature: str, version: str) -> bool:
-    return at_least(version, GATES[feature])
-
-
-def supports_cluster_shared(version: str) -> bool:
-    """``path --clusterShared`` exists from 2020.2.15; before it each folder is set on its own."""
-    return supports("cluster_shared", version)
-
-
-def supports_imports_folder(version: str) -> bool:
-    return supports("imports_folder", version)
-
-
-def supports_home_on_create_instance(version: str) -> bool:
-    return supports("home_on_create_instance", version)
-
-
-def supports_database_command(version: str) -> bool:
-    return supports("database_command", version)
-
-
-def supports_database_upgrade(version: str) -> bool:
-    return supports("database_upgrade", version)
-
-
-def supports_skip_license_check(version: str) -> bool:
-    return supports("skip_license_check", version)
-
 
 # --- names ---------------------------------------------------------------------------------------------
 
@@ -171,22 +61,9 @@ def config_path(home: str, instance: str) -> str:
     return ntpath.join(home, f"OctopusServer-{safe}.config")
 
 
-def installer_file_name(version: str) -> str:
-    return f"Octopus.{version}-x64.msi"
-
-
-def download_url(version: str) -> str:
-    return f"https://download.octopusdeploy.com/octopus/{installer_file_name(version)}"
-
-
 # --- secrets in argv (§1.1 "Secrets in arguments") -------------------------------------------------------
 
-_SECRET_OPTIONS = frozenset({
-    "masterkey", "password", "pw", "pfx-password", "license", "licence", "licensebase64", "trust",
-    "remove-trust", "apikey", "proxypassword", "clientsecret", "azureadclientsecret", "ldappassword",
-})
 _CONNECTION_STRING_OPTIONS = frozenset({"connectionstring", "storageconnectionstring"})
-_CS_SECRET_RE = re.compile(r"(?i)(\b(?:password|pwd)\s*=\s*)(\"[^\"]*\"|'[^']*'|[^;]*)")
 
 
 def _option_name(arg: str) -> str:
@@ -194,15 +71,11 @@ def _option_name(arg: str) -> str:
     return name.lower()
 
 
-def is_secret_option(option: str) -> bool:
-    """True for an option whose value must never be shown (``--masterKey``, ``--password``,
-    ``--licenseBase64``, ...). Accepts ``--name``, ``--name=value`` or a bare name, any case."""
-    return _option_name(option) in _SECRET_OPTIONS
-
-
 def mask_connection_string(value: str) -> str:
-    """The connection string with ``Password=`` / ``Pwd=`` values hidden (the rest helps people debug)."""
-    return _CS_SECRET_RE.sub(lambda m: m.group(1) + MASK, value)
+    """The connection string with ``Password=`` / ``Pwd=`` values hidden (the rest helps people debug), by
+    SqlClient's own rules (``octotui.spec.parsers.connstr.redact``), so a quoted password holding ``;`` is
+    hidden whole."""
+    return redact_connection_string(value)
 
 
 def masked_argv(argv: Sequence[str]) -> list[str]:
@@ -244,10 +117,6 @@ def preview(argv: Sequence[str]) -> str:
 # Every builder adds --console: "don't attempt to run as a service, even if the user is non-interactive",
 # which a WinRM logon is (DSC passes it on every call). Values are separate argv items, booleans are
 # "True"/"False" as PowerShell prints them (what Octopus's own scripts send).
-
-
-def _bool(value: bool) -> str:
-    return "True" if value else "False"
 
 
 def _instance_args(command: str, instance: str | None) -> list[str]:
@@ -320,15 +189,15 @@ def configure(instance: str, *, listen_prefixes: Sequence[str] | None = None, fo
             raise ValueError("configure: a listen prefix cannot contain a comma (Octopus splits the list on it)")
         args += ["--webListenPrefixes", ",".join(prefixes)]
     if force_ssl is not None:
-        args += ["--webForceSSL", _bool(force_ssl)]
+        args += ["--webForceSSL", bool_text(force_ssl)]
     if comms_port is not None:
         if not 1 <= comms_port <= 65535:
             raise ValueError(f"configure: comms port {comms_port} is not between 1 and 65535")
         args += ["--commsListenPort", str(comms_port)]
     if active_directory is not None:
-        args += ["--activeDirectoryIsEnabled", _bool(active_directory)]
+        args += ["--activeDirectoryIsEnabled", bool_text(active_directory)]
     if username_password is not None:
-        args += ["--usernamePasswordIsEnabled", _bool(username_password)]
+        args += ["--usernamePasswordIsEnabled", bool_text(username_password)]
     for name, value in (extra or {}).items():
         args += [f"--{name.lstrip('-')}", value]
     return args
@@ -361,25 +230,13 @@ def path(instance: str, *, cluster_shared: str | None = None, folders: Mapping[s
     return args
 
 
-def _effective_folders(storage: StorageSpec, version: str) -> dict[str, str]:
-    """Per-folder paths for a version without --clusterShared: each folder under the root by Octopus's own
-    sub-folder names, then any folder given on its own on top."""
-    folders: dict[str, str] = {}
-    if storage.cluster_shared:
-        for key, (_, sub) in FOLDER_KEYS.items():
-            if key == "imports" and not supports_imports_folder(version):
-                continue
-            folders[key] = ntpath.join(storage.cluster_shared, sub)
-    folders.update(storage.folders)
-    return folders
-
-
-def path_commands(instance: str, storage: StorageSpec, version: str) -> list[list[str]]:
+def path_commands(instance: str, storage: StorageSpec, version: str | OctopusVersion) -> list[list[str]]:
     """What sets shared storage once for the cluster: ``--clusterShared`` from 2020.2.15 (plus any folder
     given on its own), otherwise every folder on its own. One command either way."""
     if storage.cluster_shared and supports_cluster_shared(version):
-        return [path(instance, cluster_shared=storage.cluster_shared, folders=storage.folders or None)]
-    folders = _effective_folders(storage, version)
+        folders = {key: str(folder) for key, folder in storage.folders.items()}
+        return [path(instance, cluster_shared=str(storage.cluster_shared), folders=folders or None)]
+    folders = effective_folders(storage, version)
     if not folders:
         return []
     return [path(instance, folders=folders)]
@@ -452,399 +309,3 @@ def license_base64(instance: str, licence_b64: str) -> list[str]:
 
 def version(*, json_format: bool = False) -> list[str]:
     return ["version", "--console"] + (["--format", "json"] if json_format else [])
-
-
-# --- installers (§3) -----------------------------------------------------------------------------------
-
-
-def msiexec_install(msi_path: str, log_path: str | None = None, install_location: str | None = None) -> list[str]:
-    """A silent MSI install that never reboots by itself (/norestart: 3010 comes back to us instead)."""
-    args = ["msiexec.exe", "/i", msi_path, "/quiet", "/norestart", "RUNMANAGERONEXIT=no"]
-    if install_location:
-        args.append(f"INSTALLLOCATION={install_location}")
-    if log_path:
-        args += ["/l*v", log_path]
-    return args
-
-
-def choco_install(version: str) -> list[str]:
-    return ["choco.exe", "install", CHOCOLATEY_PACKAGE, "--version", version, "-y", "--no-progress"]
-
-
-def describe_install(install: InstallSpec, version: str) -> list[str]:
-    """The install step's commands as the plan shows them (masked previews, not command lines)."""
-    msi = f"C:\\Windows\\Temp\\{installer_file_name(version)}"
-    log = f"C:\\Windows\\Temp\\octotui-msi-{version}.log"
-    if install.kind == "chocolatey":
-        return [preview(choco_install(version))]
-    if install.kind == "url":
-        return [f"download-file.ps1 {install.source} -> {msi}", preview(msiexec_install(msi, log))]
-    if install.kind == "local_file":
-        return [f"save-file.ps1 (upload {install.source}) -> {msi}", preview(msiexec_install(msi, log))]
-    return [preview(msiexec_install(install.source, log))]
-
-
-@dataclass(frozen=True)
-class InstallerExit:
-    """What an msiexec or choco exit code means for the run."""
-
-    code: int
-    ok: bool
-    reboot_required: bool
-    retryable: bool
-    text: str
-    hint: str = ""
-
-
-_MSI_CODES: dict[int, tuple[bool, bool, bool, str, str]] = {
-    # code: (ok, reboot_required, retryable, text, hint)
-    0: (True, False, False, "installed", ""),
-    1641: (True, True, False, "installed; the installer started a reboot", "wait for the node to come back"),
-    3010: (True, True, False, "installed; a reboot is required to finish", "reboot the node when convenient"),
-    350: (False, True, False, "a reboot is pending, so nothing was installed",
-          "reboot the node, then run apply again"),
-    1601: (False, False, True, "the Windows Installer service could not be accessed",
-           "check that the msiserver service can start"),
-    1602: (False, False, False, "the installation was cancelled", ""),
-    1603: (False, False, False, "a fatal error occurred during installation",
-           "read the MSI log on the node (C:\\Windows\\Temp\\octotui-msi-*.log) for the failing action"),
-    1604: (False, True, False, "the installation was suspended, incomplete", "reboot the node, then run apply again"),
-    1605: (False, False, False, "that action is only valid for products that are installed", ""),
-    1618: (False, False, True, "another installation is in progress",
-           "wait for the other installer (Windows Update, another MSI) to finish"),
-    1619: (False, False, False, "the installation package could not be opened",
-           "check the MSI path on the node and that the file is complete"),
-    1620: (False, False, False, "the installation package could not be opened (not a valid package)",
-           "download the MSI again; the file may be damaged"),
-    1622: (False, False, False, "the installer could not open its log file", "check the log folder exists"),
-    1625: (False, False, False, "the installation is forbidden by system policy", "ask the node's administrator"),
-    1633: (False, False, False, "this package is not supported on this platform", "use the x64 MSI"),
-    1638: (False, False, False, "another version of this product is already installed",
-           "uninstall it, or set octopus_version to the installed version"),
-    1639: (False, False, False, "invalid command line argument", "this is an octotui bug: report it"),
-}
-
-
-def msi_exit_meaning(code: int) -> InstallerExit:
-    """Meaning of an msiexec (or Chocolatey, which passes the MSI's code on) exit code: 0 ok, 3010/1641 ok but
-    reboot, 1618 worth retrying, 1603/1619/... failures with a hint."""
-    if code in _MSI_CODES:
-        ok, reboot, retry, text, hint = _MSI_CODES[code]
-        return InstallerExit(code, ok, reboot, retry, text, hint)
-    return InstallerExit(code, False, False, False, f"the installer failed with exit code {code}",
-                         "see the installer's output in the step log")
-
-
-installer_exit = msi_exit_meaning
-
-
-# --- parsers ----------------------------------------------------------------------------------------------
-
-
-def _json_after_noise(text: str, want: type) -> Any:
-    """The first JSON value of type ``want`` in ``text``, skipping whatever comes before it.
-
-    Octopus can print non-JSON text before the payload (a registry-migration line, an NLog exception:
-    OctopusDSC #179), and that text may itself hold ``{`` or ``[``; so try every opening bracket in turn."""
-    opener = "{" if want is dict else "["
-    decoder = json.JSONDecoder()
-    start = text.find(opener)
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            value = None
-        if isinstance(value, want):
-            return value
-        start = text.find(opener, start + 1)
-    raise OctopusOutputError(f"no JSON {'object' if want is dict else 'array'} in the output")
-
-
-_INSTANCE_TEXT_RE = re.compile(r"^Instance '(?P<name>.*)' uses configuration '(?P<config>.*)'\.\s*$")
-
-
-def parse_list_instances(stdout: str) -> list[dict[str, str]]:
-    """``list-instances`` output (JSON, or the text form) -> ``[{"InstanceName", "ConfigurationFilePath"}]``."""
-    text = stdout.lstrip("\ufeff")
-    if "[" in text:
-        try:
-            items = _json_after_noise(text, list)
-        except OctopusOutputError:
-            items = None
-        if items is not None:
-            out = []
-            for item in items:
-                if not isinstance(item, dict) or "InstanceName" not in item:
-                    raise OctopusOutputError("list-instances: an entry has no InstanceName")
-                out.append({"InstanceName": str(item["InstanceName"]),
-                            "ConfigurationFilePath": str(item.get("ConfigurationFilePath") or "")})
-            return out
-    found = []
-    for line in text.splitlines():
-        m = _INSTANCE_TEXT_RE.match(line.strip())
-        if m:
-            found.append({"InstanceName": m.group("name"), "ConfigurationFilePath": m.group("config")})
-    if found or "no instances installed" in text.lower():
-        return found
-    raise OctopusOutputError("list-instances printed neither JSON nor the text form")
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, bool):
-        out[prefix] = _bool(value)
-    elif value is None:
-        out[prefix] = ""
-    elif isinstance(value, list):
-        out[prefix] = ",".join(str(v) for v in value)
-    else:
-        out[prefix] = str(value)
-
-
-def parse_show_configuration(stdout: str) -> dict[str, str]:
-    """``show-configuration --format json`` (flat) or ``json-hierarchical`` -> one flat dict of strings.
-
-    Hierarchical values are joined on dots (``{"Octopus": {"Home": ...}}`` -> ``Octopus.Home``), typed values
-    become the strings the flat form has (``True``, ``10943``), and known keys are filed under the ``KEY_*``
-    spellings whatever their case in the output."""
-    doc = _json_after_noise(stdout.lstrip("\ufeff"), dict)
-    flat: dict[str, str] = {}
-    _flatten("", doc, flat)
-    return {_CANONICAL_KEY.get(k.lower(), k): v for k, v in flat.items()}
-
-
-def config_get(conf: Mapping[str, str], key: str, default: str = "") -> str:
-    """Case-insensitive lookup for keys the parser does not know."""
-    if key in conf:
-        return conf[key]
-    low = key.lower()
-    return next((v for k, v in conf.items() if k.lower() == low), default)
-
-
-_B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
-
-
-def _looks_like_key(text: str) -> bool:
-    if not _B64_RE.match(text) or len(text) % 4:
-        return False
-    try:
-        return len(base64.b64decode(text, validate=True)) >= 16
-    except (binascii.Error, ValueError):
-        return False
-
-
-def parse_master_key(stdout: str) -> str | None:
-    """The master key from ``show-master-key``: ``{"MasterKey": ...}`` (JSON) or the text form (3.15+ prints
-    only the key; older versions print lines before it, so the last key-shaped line wins). None when there
-    is none; the output itself is never repeated anywhere."""
-    text = stdout.lstrip("\ufeff")
-    if "{" in text:
-        try:
-            doc = _json_after_noise(text, dict)
-        except OctopusOutputError:
-            doc = None
-        if doc is not None:
-            key = next((v for k, v in doc.items() if k.lower() == "masterkey"), None)
-            return str(key).strip() if isinstance(key, str) and _looks_like_key(key.strip()) else None
-    for line in reversed(text.splitlines()):
-        if _looks_like_key(line.strip()):
-            return line.strip()
-    return None
-
-
-def parse_version(stdout: str) -> str:
-    """The version from ``version`` (text: the version on its own line; JSON: one of the version fields)."""
-    text = stdout.lstrip("\ufeff")
-    if "{" in text:
-        try:
-            doc = _json_after_noise(text, dict)
-        except OctopusOutputError:
-            doc = {}
-        for field in ("MajorMinorPatch", "NuGetVersion", "InformationalVersion", "Version"):
-            value = doc.get(field)
-            if isinstance(value, str) and _VERSION_RE.search(value):
-                return ".".join(str(p) for p in _full_parts(value))
-    for line in reversed(text.splitlines()):
-        if _VERSION_RE.fullmatch(line.strip()):
-            return ".".join(str(p) for p in _full_parts(line.strip()))
-    raise OctopusOutputError("version printed no version number")
-
-
-def _full_parts(text: str) -> list[int]:
-    match = _VERSION_RE.search(text)
-    assert match is not None
-    return [int(p) for p in match.group(1).split(".")]
-
-
-# --- comparing what is with what is wanted ----------------------------------------------------------------
-
-_CS_SYNONYMS = {
-    "server": "data source", "address": "data source", "addr": "data source", "network address": "data source",
-    "database": "initial catalog", "trusted_connection": "integrated security", "uid": "user id",
-    "user": "user id", "pwd": "password", "encrypt": "encrypt",
-}
-_CS_TRUE = {"true", "yes", "sspi"}
-_CS_FALSE = {"false", "no"}
-
-
-def parse_connection_string(value: str) -> dict[str, str]:
-    """ADO.NET ``key=value;`` pairs -> {canonical lower-case key: value}; quoted values may hold ``;``."""
-    out: dict[str, str] = {}
-    for m in re.finditer(r"\s*([^=;]+?)\s*=\s*(\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|[^;]*)\s*(?:;|$)", value):
-        key = " ".join(m.group(1).lower().split())
-        raw = m.group(2).strip()
-        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
-            raw = raw[1:-1].replace(raw[0] * 2, raw[0])
-        out[_CS_SYNONYMS.get(key, key)] = raw
-    return out
-
-
-def same_connection(current: str, wanted: str) -> bool:
-    """Whether two connection strings point at the same database the same way (keys in any order and case,
-    synonyms such as Server/Data Source, True/SSPI). An empty ``current`` never matches."""
-    if not current.strip():
-        return False
-    a, b = parse_connection_string(current), parse_connection_string(wanted)
-
-    def norm(key: str, v: str) -> str:
-        low = v.strip().lower()
-        if low in _CS_TRUE:
-            return "true"
-        if low in _CS_FALSE:
-            return "false"
-        return v.strip() if key == "password" else low
-
-    keys = set(a) | set(b)
-    return all(norm(k, a.get(k, "")) == norm(k, b.get(k, "")) for k in keys)
-
-
-def _norm_path(p: str) -> str:
-    p = p.strip()
-    return ntpath.normpath(p).rstrip("\\").lower() if p else ""
-
-
-def _split_prefixes(value: str) -> list[str]:
-    return [p.strip() for p in re.split(r"[,;]", value) if p.strip()]
-
-
-def _prefix_key(prefix: str) -> str:
-    return prefix.strip().lower().rstrip("/")
-
-
-def _truthy(value: str) -> bool | None:
-    low = value.strip().lower()
-    return True if low == "true" else False if low == "false" else None
-
-
-def node_settings_match(conf: Mapping[str, str], listen_prefixes: Sequence[str], force_ssl: bool,
-                        comms_port: int) -> bool:
-    """Whether configure would change nothing: the same prefixes (any order; Octopus accepts , and ;),
-    the same SSL flag, the same comms port."""
-    have = {_prefix_key(p) for p in _split_prefixes(config_get(conf, KEY_LISTEN_PREFIXES))}
-    want = {_prefix_key(p) for p in listen_prefixes if p.strip()}
-    if have != want:
-        return False
-    if _truthy(config_get(conf, KEY_FORCE_SSL)) is not force_ssl:
-        return False
-    port = config_get(conf, KEY_COMMS_PORT).strip()
-    return port.isdigit() and int(port) == comms_port
-
-
-def storage_matches(conf: Mapping[str, str], storage: StorageSpec, version: str) -> bool:
-    """Whether shared storage is already as wanted (so ``path`` need not run again)."""
-    folders_ok = all(_norm_path(config_get(conf, FOLDER_KEYS[k][0])) == _norm_path(v)
-                     for k, v in storage.folders.items())
-    if storage.cluster_shared:
-        root_ok = _norm_path(config_get(conf, KEY_CLUSTER_SHARED)) == _norm_path(storage.cluster_shared)
-        if root_ok and folders_ok:
-            return True
-        # Older versions, or an Octopus that reports the folders rather than the root.
-        wanted = _effective_folders(storage, version)
-        return all(_norm_path(config_get(conf, FOLDER_KEYS[k][0])) == _norm_path(v) for k, v in wanted.items())
-    return bool(storage.folders) and folders_ok
-
-
-def same_license(current: str, wanted_b64: str) -> bool:
-    """Whether the licence in the configuration (base64 of UTF-8 or UTF-16 XML, or the XML) is the wanted one."""
-    def text(value: str) -> str:
-        value = value.strip()
-        if value.startswith("<"):
-            return " ".join(value.split())
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return " ".join(value.split())
-        for enc in ("utf-8-sig", "utf-16"):
-            try:
-                decoded = raw.decode(enc)
-            except UnicodeDecodeError:
-                continue
-            if decoded.lstrip().startswith("<"):
-                return " ".join(decoded.split())
-        return value
-
-    return bool(current.strip()) and text(current) == text(wanted_b64)
-
-
-_WELL_KNOWN_ACCOUNTS = {
-    "localsystem": "nt authority\\system", ".\\localsystem": "nt authority\\system", "system": "nt authority\\system",
-    "nt authority\\localservice": "nt authority\\local service",
-    "nt authority\\networkservice": "nt authority\\network service",
-}
-
-
-def _account_parts(name: str) -> tuple[str, str]:
-    low = name.strip().lower()
-    low = _WELL_KNOWN_ACCOUNTS.get(low, low)
-    if "\\" in low:
-        domain, user = low.split("\\", 1)
-    elif "@" in low:
-        user, domain = low.split("@", 1)
-    else:
-        domain, user = "", low
-    return domain.split(".", 1)[0], user
-
-
-def same_account(a: str, b: str) -> bool:
-    """``WORK\\svcOctopus`` == ``work\\SVCOCTOPUS`` == ``svcOctopus@work.lab``; a side without a domain matches
-    on the user name alone (services often report ``.\\user`` or a bare name)."""
-    da, ua = _account_parts(a)
-    db, ub = _account_parts(b)
-    if not ua or ua != ub:
-        return False
-    return not da or not db or da == db or "." in (da, db)
-
-
-def find_service(node_state: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    """The service called ``name`` in a ``get-node-state`` result, or None."""
-    for svc in node_state.get("services") or []:
-        if isinstance(svc, dict) and str(svc.get("name", "")).lower() == name.lower():
-            return svc
-    return None
-
-
-def instance_names(instances: Iterable[Mapping[str, str]]) -> list[str]:
-    return [str(i.get("InstanceName", "")) for i in instances]
-
-
-# --- the PowerShell loader, for callers that build their own stdin (see octotui.remote.session) ----------------------
-
-
-def powershell_stdin_line() -> str:
-    """The command line that runs a script sent on stdin (assets/ps/README.md): the bootstrap, encoded."""
-    from octotui.remote.session import bootstrap_command_line
-
-    return bootstrap_command_line()
-
-
-def parse_script_result(stdout: str, fallback: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The ``@@octotui-result@@`` JSON in ``stdout``; without one, ``fallback`` (or an ``ok: false`` record)."""
-    from octotui.remote.session import find_result_line
-
-    found = find_result_line(stdout)
-    if found is not None:
-        return found
-    return dict(fallback) if fallback is not None else {"ok": False, "stage": "result",
-                                                          "error": "the script printed no result line"}

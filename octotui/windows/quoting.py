@@ -37,6 +37,8 @@ from __future__ import annotations
 import ntpath
 from collections.abc import Collection, Sequence
 
+from octotui.crt import crt_escape
+
 #: cmd.exe refuses a longer command line ("The command line is too long."), counted in UTF-16 code units.
 CMD_MAX_LINE = 8191
 #: CreateProcess takes at most 32767 UTF-16 code units including the terminating NUL.
@@ -181,24 +183,6 @@ def _quote_program(program: str, *, through_cmd: bool) -> str:
     """
     needs = any(c not in _PLAIN_PROGRAM if through_cmd else c in _BLANKS for c in program)
     return f'"{program}"' if needs else program
-
-
-def crt_escape(value: str, *, closing_quote: bool) -> str:
-    """``value`` as the C runtime needs it written: every ``"`` as ``\\"`` with the backslashes before it
-    doubled, and trailing backslashes doubled when a closing quote follows (elsewhere they are literal)."""
-    out: list[str] = []
-    backslashes = 0
-    for c in value:
-        if c == "\\":
-            backslashes += 1
-            continue
-        if c == '"':
-            out.append("\\" * (2 * backslashes + 1) + '"')
-        else:
-            out.append("\\" * backslashes + c)
-        backslashes = 0
-    out.append("\\" * (2 * backslashes if closing_quote else backslashes))
-    return "".join(out)
 
 
 def _crt_argument(arg: str) -> str:

@@ -1,7 +1,7 @@
 """A labelled input with a mark and a one-line reason beside it: syntax at once, live checks as they come.
 
 The field holds no rule of its own: the screen gives it the problems the engine found for its value
-(``octotui.answers_writer.field_problems``) and the results of the engine's checks (``CheckResult``); the
+(``octotui.spec.writer.field_problems``) and the results of the engine's checks (``CheckResult``); the
 field only shows them. The mark is the worst of all: a syntax problem or a failed check is ``fail``.
 """
 
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from octotui.screens.widgets.glyphs import glyph
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from octotui.checks.result import CheckResult
-from octotui.spec.answers import Problem
+if TYPE_CHECKING:  # annotations only: the wizard's first screen does not wait for the engine's parser
+    from octotui.checks.result import CheckResult
+    from octotui.spec.answers import Problem
 
 _ORDER = {"none": 0, "skip": 1, "pass": 2, "pending": 3, "warn": 4, "fail": 5}
 

@@ -14,7 +14,8 @@ from octotui.lab.cmdexe import expand_percent, parse_line, strip_c_quotes, utf16
 from octotui.lab.identity import Identity
 from octotui.lab.inspect import inspect_world
 from octotui.lab.programs import installers, system
-from octotui.lab.runtime import LabSettings, NodeRuntime
+from octotui.lab.runtime import NodeRuntime
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import Account, FileServerState, NodeState, Share, StagedInstaller, World
 
 ADMIN = Identity("WORK\\labadmin")

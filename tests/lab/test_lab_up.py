@@ -15,7 +15,7 @@ import pytest
 import requests
 import winrm
 
-from tests.labfixture import run, running_lab, start_lab
+from tests.fixtures.lab import run, running_lab, start_lab
 
 
 def test_ready_line_then_nothing_else_on_stdout_and_sigint_saves(tmp_path: Path) -> None:

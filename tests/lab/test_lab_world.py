@@ -13,7 +13,7 @@ import pytest
 import requests
 import winrm
 
-from tests.labfixture import LabProcess, run, running_lab
+from tests.fixtures.lab import LabProcess, run, running_lab
 
 EXE = r'"C:\Program Files\Octopus Deploy\Octopus\Octopus.Server.exe"'
 VERSION = "2025.3.1234"
@@ -72,13 +72,13 @@ def test_double_hop_share_and_sql_from_a_winrm_session(lab: LabProcess) -> None:
     import base64
     import json
 
-    from octotui import resources
+    from octotui.windows import scripts
     share = lab.ready["share"]
-    boot = base64.b64encode(resources.ps_script("bootstrap").encode("utf-16-le")).decode()
+    boot = base64.b64encode(scripts.ps_script("bootstrap").encode("utf-16-le")).decode()
     line = f"powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand {boot}"
 
     def script(p: winrm.Protocol, shell: str, name: str, params: dict[str, object]) -> dict[str, object]:
-        payload = (resources.ps_script(name) + "\0\0\0\0" + json.dumps(params)).encode()
+        payload = (scripts.ps_script(name) + "\0\0\0\0" + json.dumps(params)).encode()
         _code, out, _err = run(p, shell, line, stdin=payload)
         (result,) = [ln for ln in out.splitlines() if ln.startswith("@@octotui-result@@")]
         doc: dict[str, object] = json.loads(result[len("@@octotui-result@@"):])

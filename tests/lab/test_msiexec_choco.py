@@ -19,7 +19,8 @@ from octotui.lab.programs.installers import (
     parse_msiexec,
     split_msiexec_args,
 )
-from octotui.lab.runtime import LabSettings, NodeRuntime, RunningProcess
+from octotui.lab.runtime import NodeRuntime, RunningProcess
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import OCTOPUS_REG_KEY, Account, NodeState, Service, StagedInstaller, World
 
 ADMIN = Identity("WORK\\labadmin")

@@ -20,9 +20,10 @@ from octotui.lab.programs import powershell, system
 from octotui.lab.ps_twins import TWINS
 from octotui.lab.ps_twins.common import RESULT_SENTINEL
 from octotui.lab.ps_twins.lease import LEASE_FILE, parse_time, round_trip
-from octotui.lab.runtime import LabSettings, NodeRuntime
+from octotui.lab.runtime import NodeRuntime
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import World
-from octotui.resources import ps_script
+from octotui.windows.scripts import ps_script
 
 POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
 ADMIN = Identity("WORK\\labadmin", "network")

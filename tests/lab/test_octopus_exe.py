@@ -11,138 +11,30 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from octotui.lab.identity import Identity
 from octotui.lab.octopus import config as cfgmod
-from octotui.lab.programs.octopus_server import PROGRAMS, SERVICE_HANDLER
-from octotui.lab.runtime import PROGRAM_MARKER, LabSettings, NodeRuntime
 from octotui.lab.state import (
-    Account,
-    Directory,
-    FileServerState,
     Login,
-    NodeState,
-    Share,
-    SqlServerState,
-    World,
 )
-from octotui.lab.winfs import WinFS
-
-EXE = "C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe"
-VERSION = "2025.3.1234"
-OLD_VERSION = "2020.1.18"
-SHARE = "\\\\127.0.0.1\\OctopusData"
-CS = "Data Source=127.0.0.1;Initial Catalog=OctopusDeploy;Integrated Security=True;"
-ADMIN_PW = "Admin-Pa55word"
-SVC_PW = "Svc-Pa55word!"
-CONFIG = "C:\\Octopus\\OctopusServer.config"
-ADMIN = Identity("WORK\\labadmin", "delegated")
-ADMIN_NTLM = Identity("WORK\\labadmin", "network")
-
-
-# --- a world of our own --------------------------------------------------------------------------------
-def install_octopus(node: NodeState, version: str) -> None:
-    node.fs.write(EXE, PROGRAM_MARKER + f"octopus-server\nversion={version}\n".encode(), make_parents=True)
-    node.reg_set(cfgmod.INSTALL_KEY, "InstallLocation", "C:\\Program Files\\Octopus Deploy\\Octopus\\")
-
-
-def make_world(version: str = VERSION, nodes: tuple[str, ...] = ("OCTO1", "OCTO2")) -> World:
-    directory = Directory(domain="WORK", dns_name="work.lab")
-    directory.accounts["labadmin"] = Account(sam="labadmin", password=ADMIN_PW, domain_admin=True)
-    directory.accounts["svcoctopus"] = Account(sam="svcOctopus", password=SVC_PW)
-    directory.accounts["svcreader"] = Account(sam="svcReader", password=SVC_PW)
-    directory.accounts["svcgmsa$"] = Account(sam="svcGmsa$", gmsa=True)
-    sql = SqlServerState(host="127.0.0.1", port=1433)
-    sql.logins["work\\labadmin"] = Login(name="WORK\\labadmin", server_roles=["sysadmin"])
-    sql.logins["octo"] = Login(name="octo", kind="sql", password="Sql-Pa55", server_roles=["dbcreator"])
-    share = Share(name="OctopusData", acl={"WORK\\svcOctopus": "full", "WORK\\labadmin": "full",
-                                           "WORK\\svcReader": "read"})
-    share.fs.makedirs(SHARE)
-    files = FileServerState(host="127.0.0.1", shares={"octopusdata": share})
-    world = World(directory=directory, sql=sql, files=files)
-    for name in nodes:
-        node = NodeState(name=name, fs=WinFS())
-        node.fs.makedirs("C:\\Users\\labadmin")
-        node.rights["SeServiceLogonRight"] = ["NT SERVICE\\ALL SERVICES"]
-        install_octopus(node, version)
-        world.nodes.append(node)
-    return world
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-class Lab:
-    """A world plus one runtime per node, with the web hooks recorded."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.settings = LabSettings()
-        self.web_events: list[tuple[str, bool]] = []
-        self.runtimes: dict[str, NodeRuntime] = {}
-        for node in world.nodes:
-            self.runtimes[node.name] = NodeRuntime(world, node, self.settings, dict(PROGRAMS),
-                                                   {"Octopus.Server.exe": SERVICE_HANDLER})
-            self.settings.web_hooks[node.name] = self._hook(node.name)
-
-    def _hook(self, name: str):  # type: ignore[no-untyped-def]
-        def hook(is_open: bool) -> None:
-            self.web_events.append((name, is_open))
-        return hook
-
-    def node(self, name: str = "OCTO1") -> NodeState:
-        return self.runtimes[name].node
-
-    def exe(self, args: str, *, node: str = "OCTO1", who: Identity = ADMIN,
-            env: dict[str, str] | None = None) -> Result:
-        runtime = self.runtimes[node]
-        ctx, output = runtime.new_context(who, env_extra=env, codepage=65001)
-        code = runtime.run_program_line(ctx, f'"{EXE}" {args}')
-        output.finish(code)
-        out, err = b"", b""
-        while True:
-            o, e, done, _ = output.drain(1 << 22, 0.01)
-            out, err = out + o, err + e
-            if done:
-                break
-        text_out, text_err = (b.decode("utf-8").replace("\r\n", "\n") for b in (out, err))
-        return Result(code, text_out, text_err)
-
-    def log(self, node: str = "OCTO1", home: str = "C:\\Octopus") -> str:
-        return self.node(node).fs.read_text(home + "\\Logs\\OctopusServer.txt")
-
-    def config(self, node: str = "OCTO1", path: str = CONFIG) -> cfgmod.NodeConfig:
-        return cfgmod.NodeConfig.load(self.node(node), path)
-
-    def service(self, name: str = "OctopusDeploy: Default", node: str = "OCTO1"):  # type: ignore[no-untyped-def]
-        return self.node(node).service(name)
-
-    # common set-ups
-    def create(self, node: str = "OCTO1", instance: str = "Default") -> None:
-        r = self.exe(f'create-instance --instance "{instance}" --config "C:\\Octopus\\OctopusServer.config"',
-                     node=node)
-        assert r.code == 0, r
-
-    def first_node(self, *, grant: str = "WORK\\svcOctopus", shared: bool = True) -> str:
-        self.create()
-        r = self.exe(f'database --instance "Default" --connectionString "{CS}" --create --grant "{grant}"')
-        assert r.code == 0, r
-        if shared:
-            r = self.exe(f'path --instance "Default" --clusterShared {SHARE}')
-            assert r.code == 0, r
-        key = self.exe('show-master-key --instance "Default"').out.strip()
-        return key
+from tests.fixtures.lab_world import (  # noqa: F401
+    ADMIN,
+    ADMIN_NTLM,
+    ADMIN_PW,
+    CONFIG,
+    CS,
+    EXE,
+    OLD_VERSION,
+    SHARE,
+    SVC_PW,
+    VERSION,
+    Lab,
+    Result,
+    install_octopus,
+    make_world,
+)
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ from octotui.lab.programs import powershell, system
 from octotui.lab.ps_twins import TWINS, read_header
 from octotui.lab.ps_twins.clixml import encode_string
 from octotui.lab.ps_twins.common import RESULT_SENTINEL, to_json
-from octotui.lab.runtime import LabSettings, NodeRuntime
+from octotui.lab.runtime import NodeRuntime
+from octotui.lab.settings import LabSettings
 from octotui.lab.state import World
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "ps"
@@ -51,7 +52,7 @@ SVC_TASK = Identity("WORK\\svcOctopus", "interactive")
 
 def script(name: str) -> str:
     """The script as the engine sends it: with the shared helpers inserted."""
-    from octotui.resources import ps_script
+    from octotui.windows.scripts import ps_script
 
     return ps_script(name)
 

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.labfixture import LabProcess, run, running_lab
+from tests.fixtures.lab import LabProcess, run, running_lab
 
 EXE = r'"C:\Program Files\Octopus Deploy\Octopus\Octopus.Server.exe"'
 VERSION = "2025.3.1234"

@@ -7,7 +7,7 @@ import pytest
 from octotui.lab import shares
 from octotui.lab.identity import ANONYMOUS, Identity
 from octotui.lab.winfs import FsError
-from tests.lab.test_octopus_exe import SHARE, make_world
+from tests.fixtures.lab_world import SHARE, make_world
 
 SVC = Identity("WORK\\svcOctopus", "service")
 READER = Identity("WORK\\svcReader", "interactive")

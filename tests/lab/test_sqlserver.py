@@ -8,7 +8,7 @@ from octotui.lab import adonet, sqlserver
 from octotui.lab.identity import Identity
 from octotui.lab.sqlserver import SqlError
 from octotui.lab.state import Login
-from tests.lab.test_octopus_exe import make_world
+from tests.fixtures.lab_world import make_world
 
 CS = "Data Source=127.0.0.1;Initial Catalog=OctopusDeploy;Integrated Security=True"
 ADMIN = Identity("WORK\\labadmin", "delegated")

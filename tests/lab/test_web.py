@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from octotui.lab.web import NodeWebServer
-from tests.lab.test_octopus_exe import SVC_PW, VERSION, Lab, make_world
+from tests.fixtures.lab_world import SVC_PW, VERSION, Lab, make_world
 
 
 def get(port: int, path: str) -> tuple[int, dict[str, Any]]:

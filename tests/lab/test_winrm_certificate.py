@@ -30,8 +30,8 @@ from octotui.lab.certs import (
 )
 from octotui.lab.winrm import WinRMEndpoint
 from octotui.lab.winrm.auth import MUTUAL_PROFILE, CertificatePolicy, CertMapping
-from tests.lab.conftest_winrm import ADMIN, ADMIN_PW, SVC, SVC_PW, Lab, lab_world, run
-from tests.labfixture import running_lab
+from tests.fixtures.lab import running_lab
+from tests.fixtures.winrm import ADMIN, ADMIN_PW, SVC, SVC_PW, Lab, lab_world, run
 
 ADMIN_UPN = "labadmin@work.lab"
 

@@ -14,7 +14,7 @@ from winrm.exceptions import WSManFaultError
 
 from octotui.lab.faults import FaultPlan
 from octotui.lab.runtime import PROGRAM_MARKER
-from tests.lab.conftest_winrm import Lab, lab_world, run
+from tests.fixtures.winrm import Lab, lab_world, run
 
 
 @pytest.fixture

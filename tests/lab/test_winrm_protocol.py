@@ -20,7 +20,7 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol
 
 from octotui.lab.winrm import WinRMEndpoint
-from tests.lab.conftest_winrm import (
+from tests.fixtures.winrm import (
     ADMIN,
     ADMIN_PW,
     SVC,

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from octotui.lab.winrm import WinRMEndpoint
-from tests.lab.conftest_winrm import ADMIN, ADMIN_PW, Lab, lab_world
+from tests.fixtures.winrm import ADMIN, ADMIN_PW, Lab, lab_world
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine.e2e import octotui, octotui_env, toml_str, write_answers
-from tests.labfixture import LabProcess, running_lab
+from tests.fixtures.cli import octotui, octotui_env, toml_str, write_answers
+from tests.fixtures.lab import LabProcess, running_lab
 from tests.realservices.samba_dc import SambaDC
 
 # ldap3 2.9 still calls ssl.match_hostname (deprecated; it has its own fallback where Python lacks it).

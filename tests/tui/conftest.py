@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.labfixture import LabProcess, running_lab
+from tests.fixtures.lab import LabProcess, running_lab
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from octotui.screens.app import WizardApp
 
-from tests.labfixture import LabProcess
+from tests.fixtures.lab import LabProcess
 from tests.tui.wizard_driver import current, lab_state, next_screen, wait_until
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from octotui.screens.app import WizardApp
 
-from tests.labfixture import LabProcess
+from tests.fixtures.lab import LabProcess
 from tests.tui.wizard_driver import current, lab_state, settled, status_text, wait_until
 
 
@@ -107,7 +107,7 @@ def test_syntax_problems_show_at_once_and_block_next(lab: LabProcess) -> None:
 
 def test_occupied_database_refused_in_create_mode(lab: LabProcess, tmp_path: Any) -> None:
     """After a cluster exists in the lab's database, creating another there is refused at the SQL screen."""
-    from tests.engine.e2e import octotui, octotui_env, write_answers
+    from tests.fixtures.cli import octotui, octotui_env, write_answers
 
     env = octotui_env(lab, tmp_path)
     done = octotui(env, "apply", str(write_answers(lab, tmp_path / "a.toml", ["OCTO1"])), "--yes")

@@ -73,7 +73,7 @@ def test_progress_failed_run(snap_compare: Any, size: tuple[int, int], isolated_
 def test_finish_healthy(snap_compare: Any, size: tuple[int, int]) -> None:
     from octotui.screens.messages import TaskDone
 
-    from octotui.cluster_facts import ClusterHealth, NodeHealth
+    from octotui.run.cluster_facts import ClusterHealth, NodeHealth
 
     app = WizardApp(example_state(), offline=True)
     health = ClusterHealth(nodes=[NodeHealth(f"OCTO{i}", f"http://octo{i}.corp.example.com:80/", 200, True,

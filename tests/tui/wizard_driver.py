@@ -10,7 +10,7 @@ from typing import Any
 from octotui.screens.app import WizardApp
 from octotui.screens.state import WizardState
 
-from tests.labfixture import LabProcess
+from tests.fixtures.lab import LabProcess
 
 
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
@@ -27,7 +27,7 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
 
 def lab_state(lab: LabProcess, **overrides: Any) -> WizardState:
     """A wizard state filled from the lab's own answers file, with its passwords in memory."""
-    from octotui.answers_writer import read_answers_data
+    from octotui.spec.writer import read_answers_data
 
     data = read_answers_data(lab.state / "answers.toml")
     data.update(overrides)
@@ -63,3 +63,20 @@ def status_text(app: WizardApp) -> str:
 
 def answers_file(home: Path) -> Path:
     return home / "wizard" / "answers.toml"
+
+
+def field_state(app: WizardApp, key: str) -> tuple[str, str]:
+    """The mark of the field for answers key ``key`` on the current screen, and its one-line reason."""
+    from octotui.screens.widgets.field import ValidatedField
+
+    for f in app.screen.query(ValidatedField):
+        if f.key == key:
+            return f.state, f.worst()[1]
+    raise AssertionError(f"no field {key} on {current(app)}")
+
+
+def field_detail(app: WizardApp, key: str) -> str:
+    """What F2 shows for the field (every check's message and hint)."""
+    from octotui.screens.widgets.field import ValidatedField
+
+    return next(f.detail() for f in app.screen.query(ValidatedField) if f.key == key)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from octotui.lab import adonet, shares, sqlserver
 from octotui.lab.identity import Identity
 from octotui.lab.octopus import config as cfgmod
+from octotui.lab.octopus.activity import ServiceActivity
 from octotui.lab.octopus.logfile import ServerLog, new_pid
 from octotui.lab.state import NodeState, OctopusNodeRow, Service, World
 from octotui.lab.winfs import FsError
@@ -64,6 +65,7 @@ class OctopusServiceHandler:
 
     def __init__(self) -> None:
         self._pids: dict[tuple[str, str], int] = {}
+        self._activity: dict[tuple[str, str], ServiceActivity] = {}
 
     def start(self, runtime: NodeRuntime, service: Service) -> str | None:
         world, node = runtime.world, runtime.node
@@ -74,6 +76,7 @@ class OctopusServiceHandler:
         log = ServerLog(world, node, pid=pid, tid=SERVICE_THREAD)
         try:
             self._run(runtime, service, log)
+            self._keep_busy(runtime, service, log, pid)
             return None
         except StartupFailure as exc:
             log.write("FATAL", str(exc))
@@ -81,8 +84,22 @@ class OctopusServiceHandler:
         finally:
             log.flush(fallback=True)
 
+    def _keep_busy(self, runtime: NodeRuntime, service: Service, log: ServerLog, pid: int) -> None:
+        """While it runs, the service keeps writing its log (``activity``)."""
+        key = (runtime.node.name, service.name)
+        old = self._activity.pop(key, None)
+        if old is not None:
+            old.stop()
+        if log.home is not None:
+            activity = ServiceActivity(runtime.world, runtime.node, log.home, pid)
+            self._activity[key] = activity
+            activity.start()
+
     def stop(self, runtime: NodeRuntime, service: Service) -> None:
         world, node = runtime.world, runtime.node
+        activity = self._activity.pop((node.name, service.name), None)
+        if activity is not None:
+            activity.stop()
         pid = self._pids.pop((node.name, service.name), new_pid(node, salt=1))
         log = ServerLog(world, node, pid=pid, tid=SERVICE_THREAD)
         _exe, instance, config_path = cfgmod.parse_binary_path(service.binary_path)

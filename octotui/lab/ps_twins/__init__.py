@@ -27,6 +27,7 @@ TWINS: dict[tuple[str, int], Twin] = {
     ("save-file", 1): files.save_file,
     ("download-file", 1): files.download_file,
     ("read-file", 1): files.read_file,
+    ("list-files", 1): files.list_files,
     ("wait-ping", 1): ping.twin,
     ("node-lease", 1): lease.twin,
 }

@@ -1,4 +1,4 @@
-"""Twins of ``save-file``, ``download-file`` and ``read-file``: moving files to and from a node.
+"""Twins of ``save-file``, ``download-file``, ``read-file`` and ``list-files``: files to and from a node.
 
 Both writers stage into ``<path>.octotui-part`` and rename only after the SHA-256 matches, as the
 scripts do, so a test can see that a broken transfer never leaves a plausible file at ``<path>``.
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import hashlib
 import ipaddress
 import ntpath
 import re
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -262,4 +264,67 @@ def _read(ctx: ProcessContext, path: str, offset: int, max_bytes: int, encoding:
         "ok": True, "path": path, "exists": True, "size": size, "offset": offset, "length": len(chunk),
         "eof": offset + len(chunk) >= size, "encoding": encoding, "data": data,
     })
+    return 0
+
+
+# --- list-files ------------------------------------------------------------------------------------
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """``Directory.GetFiles``' search pattern: ``*`` any run of characters, ``?`` one, case-insensitive."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"(?is)^{body}$")
+
+
+def _round_trip(ts: float) -> str:
+    """``DateTime.ToString('o')`` of a UTC time: seven fraction digits and ``Z``."""
+    stamp = _dt.datetime.fromtimestamp(ts, _dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond:06d}0Z"
+
+
+def list_files(ctx: ProcessContext, params_json: str) -> int:
+    def body(params: Params) -> int:
+        globs = params.string_list("globs")
+        head_bytes = params.integer("head_bytes", 4)
+        if not globs:
+            raise ParamError("missing parameter 'globs'")
+        if head_bytes < 0 or head_bytes > 64:
+            raise ParamError("'head_bytes' must be between 0 and 64")
+        for glob in globs:
+            if not ntpath.basename(glob) or not ntpath.dirname(glob):
+                raise ParamError(f"'{glob}' is not a folder followed by a file name pattern")
+        return _list(ctx, globs, head_bytes)
+
+    return run_with_params(ctx, params_json, body)
+
+
+def _list(ctx: ProcessContext, globs: list[str], head_bytes: int) -> int:
+    files: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    for glob in globs:
+        folder, pattern = ntpath.dirname(glob), ntpath.basename(glob)
+        try:
+            with ctx.runtime.world.lock:
+                fs, real = locate(ctx, folder, "read")
+                if not fs.is_dir(real):
+                    raise FsError(3, "The system cannot find the path specified.")
+                match = _wildcard(pattern)
+                names = sorted((n for n in fs.listdir(real) if fs.is_file(ntpath.join(real, n)) and match.match(n)),
+                               key=str.lower)
+                found = []
+                for name in names:
+                    path = ntpath.join(fs.real_path(real), name)
+                    data = fs.read(path)
+                    found.append({
+                        "glob": glob, "name": name, "path": path, "size": len(data),
+                        "modified_utc": _round_trip(fs.modified(path)),
+                        "head_b64": base64.b64encode(data[:head_bytes]).decode("ascii") if head_bytes else "",
+                    })
+        except FsError as exc:
+            missing.append({"glob": glob, "folder": folder, "error": dotnet_io_message(exc, folder)})
+            continue
+        files.extend(found)
+    now = time.time()
+    offset = _dt.datetime.now().astimezone().utcoffset() or _dt.timedelta(0)
+    emit(ctx, {"ok": True, "now_utc": _round_trip(now), "utc_offset_minutes": int(offset.total_seconds() // 60),
+               "files": files, "missing": missing})
     return 0

@@ -32,8 +32,12 @@ _BUILTIN_DOMAINS = frozenset({"NT AUTHORITY", "BUILTIN", "NT SERVICE", "IIS APPP
 
 @dataclass(frozen=True)
 class Account:
-    """``domain`` is the NetBIOS or DNS domain of a down-level name, the DNS suffix of a UPN, or None for
-    a local account; ``name`` is the sAMAccountName (or UPN prefix), with the ``$`` of a gMSA."""
+    """``domain`` is the NetBIOS or DNS domain of a down-level name, the DNS suffix of a UPN, ``"."`` for a
+    local account written ``.\\user`` (this computer, as Windows writes it), or None for a bare local name;
+    ``name`` is the sAMAccountName (or UPN prefix), with the ``$`` of a gMSA.
+
+    ``str()`` is the one text of the account everywhere it goes (command lines, WinRM and NTLM logons,
+    keyring entries, messages): the form it was written in, with a DNS domain's trailing dot dropped."""
 
     form: AccountForm
     name: str
@@ -48,6 +52,16 @@ class Account:
         return self.form != "local"
 
     @property
+    def netbios_domain(self) -> str | None:
+        """The domain before the backslash of a down-level name (``CORP`` or ``corp.example.com``)."""
+        return self.domain if self.form == "downlevel" else None
+
+    @property
+    def upn_suffix(self) -> str | None:
+        """The DNS domain after the ``@`` of a user principal name."""
+        return self.domain if self.form == "upn" else None
+
+    @property
     def key(self) -> str:
         """Windows compares account names case-insensitively."""
         return str(self).lower()
@@ -55,7 +69,7 @@ class Account:
     def __str__(self) -> str:
         if self.form == "upn":
             return f"{self.name}@{self.domain}"
-        if self.form == "local":
+        if self.form == "local" and not self.domain:
             return self.name
         return f"{self.domain}\\{self.name}"
 
@@ -109,8 +123,11 @@ def _check_domain(domain: str, whole: str) -> str:
     return domain
 
 
-def parse_account(text: str, *, allow_local: bool = False) -> Account:
-    """Parse ``DOMAIN\\user``, ``user@domain.tld`` or (with ``allow_local``) ``user`` / ``.\\user``."""
+def parse_account(text: str, *, allow_local: bool = False, allow_builtin: bool = False) -> Account:
+    """Parse ``DOMAIN\\user``, ``user@domain.tld`` or (with ``allow_local``) ``user`` / ``.\\user``.
+
+    ``allow_builtin`` reads an account Windows reports (``NT AUTHORITY\\NETWORK SERVICE`` as a service's
+    account): never one an answers file may name, but one a node's state may hold."""
     if not isinstance(text, str) or not text:
         raise ParseError("the account name is empty", "write it as DOMAIN\\user")
     if text != text.strip():
@@ -131,8 +148,11 @@ def parse_account(text: str, *, allow_local: bool = False) -> Account:
                 raise ParseError(f"'{shown(text)}' is a local account; a domain account is needed here",
                                  "write it as DOMAIN\\user or user@domain.tld")
             _check_sam(name, text)
-            return Account("local", name, None)
+            return Account("local", name, ".")
         if domain.upper() in _BUILTIN_DOMAINS:
+            if allow_builtin:
+                _check_sam(name, text)
+                return Account("downlevel", name, domain)
             _check_domain(domain, text)
         _check_sam(name, text)
         return Account("downlevel", name, _check_domain(domain, text))
@@ -176,3 +196,9 @@ def _check_upn_prefix(name: str, whole: str) -> None:
 def parse_domain_account(text: str) -> Account:
     """A domain account (user or gMSA): what the Octopus service and the first administrator need."""
     return parse_account(text, allow_local=False)
+
+
+def as_account(value: Account | str, *, allow_local: bool = True) -> Account:
+    """``value`` as it is when already parsed (a spec's field), else parsed by ``parse_account``: for engine
+    functions that the CLI calls with the spec's account and the wizard with the text as typed."""
+    return value if isinstance(value, Account) else parse_account(value.strip(), allow_local=allow_local)

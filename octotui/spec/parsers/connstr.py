@@ -17,10 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from octotui.secrets.redact import MASK
 from octotui.spec.parsers.errors import ParseError, written
 from octotui.textsafe import shown
-
-MASK = "********"
 
 #: Canonical keyword -> its synonyms (lower case). Every spelling maps to one canonical keyword.
 _KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -173,6 +172,7 @@ class ConnectionString:
     def render(self, *, mask: bool = False) -> str:
         """The canonical form: one pair per setting (last wins), canonical keywords, quoted where needed,
         ending with ``;``. With ``mask`` the password reads ``********``."""
+
         out = []
         for key, value in self.values.items():
             written = MASK if mask and key in SECRET_KEYWORDS else value
@@ -182,6 +182,11 @@ class ConnectionString:
     def redacted(self) -> str:
         """The text as written, with every password value masked."""
         return redact(self.text)
+
+    def __str__(self) -> str:
+        """The text as written: what goes to ``--connectionString`` and the node's scripts (SqlClient reads it
+        by the same rules), so the database Octopus opens is the one written in the answers."""
+        return self.text
 
 
 def quote_value(value: str) -> str:
@@ -289,6 +294,12 @@ def parse_connection_string(text: str) -> ConnectionString:
     return ConnectionString(text, tuple(pairs), values)
 
 
+def as_connection_string(value: ConnectionString | str) -> ConnectionString:
+    """``value`` as it is when already parsed (the spec's), else parsed: for engine functions that the CLI
+    calls with the spec's connection string and the wizard with the text as typed."""
+    return value if isinstance(value, ConnectionString) else parse_connection_string(value)
+
+
 def parse_data_source(text: str) -> ServerAddress:
     """``host``, ``host,port``, ``host\\instance``, ``host\\instance,port``, ``tcp:host,port``, ``(local)``."""
     raw = text.strip()
@@ -332,6 +343,7 @@ def redact(text: str) -> str:
     Parsed by the real rules when the text is a valid connection string (so a quoted password holding ``;``
     is masked whole); otherwise a pattern masks what looks like a password, so that even a broken string
     never shows one."""
+
     try:
         pairs = _parse_pairs(text)
     except ParseError:

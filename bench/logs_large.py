@@ -1,0 +1,229 @@
+"""The log viewer on a generated 1 GB Octopus-style log, in one run, against the aims of issue 10:
+
+- time to the first screen of lines (aim: under 0.5 s): the engine alone (open, first batch, the last
+  screenful read), and the viewer (a headless Textual app from its start until the file's last line is drawn);
+- time to a complete line index against ``wc -l`` on the same file (aim: at most 1.5 times);
+- a search (lines holding ``ERROR``) against ``grep -c ERROR`` (aim: at least half its speed), plus a
+  case-insensitive one against ``grep -ci``;
+- peak memory of the viewer (aim: under 150 MB): a fresh process that opens the file in the viewer, waits for
+  the complete index, counts a search, filters to ERROR and above and jumps to the last error.
+
+The file is written under /tmp (``--dir``) and deleted afterwards; nothing is written in the repository. The
+machine may be shared: each timing is the median of ``--rounds`` runs, the tools and octotui interleaved, on
+the file as the page cache holds it after the first read. Run: ``.venv/bin/python bench/logs_large.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LEVELS = [b" INFO"] * 80 + [b"DEBUG"] * 8 + [b" WARN"] * 6 + [b"ERROR"] * 4 + [b"TRACE"] + [b"FATAL"]
+MESSAGES = [b"Request took %dms: GET /api/octopusservernodes/ping", b"Task ServerTasks-%d started",
+            b"Executing Health check for machine Machines-%d", b"Cleaning up old task logs in C:\\Octopus\\TaskLogs",
+            b"Listening for HTTP requests on: http://+:80/", b"Node heartbeat recorded for OCTO1 (%d)"]
+TRACE = (b"System.InvalidOperationException: Sequence contains no elements\r\n"
+         b"   at System.Linq.Enumerable.First[TSource](IEnumerable`1 source)\r\n"
+         b"   at Octopus.Server.Orchestration.ServerTasks.TaskQueue.Dequeue() in C:\\build\\TaskQueue.cs:line 120\r\n")
+PREFIX = b"2025-06-01 08:00"
+
+
+def minute_template(seed: int = 7) -> bytes:
+    """One minute of a busy server's log, every line starting with ``PREFIX``: NLog's layout, mostly INFO,
+    an ERROR or FATAL entry with its stack trace now and then."""
+    rnd = random.Random(seed)
+    out = []
+    ms = 0
+    while True:
+        ms += rnd.randrange(1, 20)
+        if ms >= 60_000:
+            break
+        level = rnd.choice(LEVELS)
+        message = rnd.choice(MESSAGES)
+        if b"%d" in message:
+            message = message % rnd.randrange(100_000)
+        stamp = b"%s:%02d.%04d" % (PREFIX, ms // 1000, (ms % 1000) * 10)
+        out.append(b"%s  %5d  %5d %s  %s\r\n" % (stamp, 4520, rnd.randrange(1, 60), level, message))
+        if level in (b"ERROR", b"FATAL"):
+            out.append(TRACE)
+    return b"".join(out)
+
+
+def generate(path: Path, size: int) -> None:
+    """About ``size`` bytes of log, minute after minute (the template with each minute's own time)."""
+    template = minute_template()
+    start = dt.datetime(2025, 6, 1, 8, 0)
+    written = 0
+    minute = 0
+    with open(path, "wb") as fh:
+        while written < size:
+            when = (start + dt.timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M").encode()
+            block = template.replace(PREFIX, when)
+            fh.write(block)
+            written += len(block)
+            minute += 1
+
+
+def timed(argv: list[str]) -> float:
+    """Wall time of a command whose output goes to a pipe (GNU grep stops at the first match when its
+    output is /dev/null, which would not be a count)."""
+    started = time.perf_counter()
+    subprocess.run(argv, check=False, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def first_screen_engine(path: Path, rows: int = 50) -> float:
+    from octotui.logs.document import LogDocument
+
+    started = time.perf_counter()
+    doc = LogDocument(path)
+    batch = next(iter(doc.initial_batches()))
+    doc.apply(batch)
+    lines = doc.lines(max(0, doc.line_count - rows), rows)
+    took = time.perf_counter() - started
+    assert lines and lines[-1].text
+    doc.close()
+    return took
+
+
+def full_index(path: Path) -> tuple[float, int]:
+    from octotui.logs.document import LogDocument
+
+    started = time.perf_counter()
+    with LogDocument(path) as doc:
+        doc.build()
+        return time.perf_counter() - started, doc.line_count
+
+
+def search_count(path: Path, text: str) -> tuple[float, int]:
+    from octotui.logs.document import LogDocument
+    from octotui.logs.search import Query, count
+
+    with LogDocument(path) as doc:
+        doc.build()
+        started = time.perf_counter()
+        n = count(doc, Query(text))
+        return time.perf_counter() - started, int(n or 0)
+
+
+VIEWER = r'''
+import asyncio, resource, sys, time
+from pathlib import Path
+from textual.app import App
+from octotui.logs.formats import Level
+from octotui.logs.sources import file_source
+from octotui.screens.logs import LogLines, LogScreen
+
+path = Path(sys.argv[1])
+screen = LogScreen([file_source(path)])
+
+class Viewer(App):
+    def on_mount(self):
+        self.push_screen(screen)
+
+async def main():
+    started = time.perf_counter()
+    app = Viewer()
+    async with app.run_test(size=(160, 50)) as pilot:
+        view = screen.query_one(LogLines)
+        first = None
+        while True:
+            drawn = [view.render_line(y).text for y in range(view.size.height)] if view.size.height else []
+            if first is None and any("TaskQueue.cs:line 120" in t or "  INFO  " in t for t in drawn):
+                first = time.perf_counter() - started
+            if screen.review is not None and screen.review.doc.complete:
+                break
+            await pilot.pause(0.01)
+        indexed = time.perf_counter() - started
+        review = screen.review
+        await pilot.press("slash", *"ERROR", "enter")
+        await pilot.press("c")
+        while "lines match" not in screen.message:
+            await pilot.pause(0.05)
+        await pilot.press("l")
+        while review.min_level is not Level.ERROR:
+            await pilot.pause(0.05)
+        await pilot.press("G", "E")
+        await pilot.pause(0.5)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{first:.3f} {indexed:.3f} {rss:.1f} {review.row_count()} {screen.message!r}")
+
+asyncio.run(main())
+'''
+
+
+def viewer_run(path: Path) -> tuple[float, float, float, str]:
+    out = subprocess.run([sys.executable, "-c", VIEWER, str(path)], capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, TEXTUAL_ANIMATIONS="none",
+                                  PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring"))
+    if out.returncode != 0:
+        raise SystemExit(f"the viewer run failed:\n{out.stderr[-3000:]}")
+    first, indexed, rss, *rest = out.stdout.split(maxsplit=3)
+    return float(first), float(indexed), float(rss), " ".join(rest)
+
+
+def verdict(ok: bool) -> str:
+    return "meets the aim" if ok else "MISSES the aim"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024, help="size of the generated log (default 1024)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per timing (the median is reported)")
+    parser.add_argument("--dir", default="/tmp", help="where the file is written (and deleted)")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="octotui-logs-bench-", dir=args.dir))
+    path = folder / "OctopusServer.txt"
+    try:
+        started = time.perf_counter()
+        generate(path, args.size_mb << 20)
+        size = path.stat().st_size
+        print(f"generated {size / 1e9:.2f} GB in {time.perf_counter() - started:.1f} s: {path}")
+        timed(["wc", "-l", str(path)])  # into the page cache
+        wc, grep, grepi, index, count_t, counti_t, first = [], [], [], [], [], [], []
+        lines = matches = matches_i = 0
+        for _ in range(args.rounds):
+            wc.append(timed(["wc", "-l", str(path)]))
+            took, lines = full_index(path)
+            index.append(took)
+            grep.append(timed(["grep", "-c", "ERROR", str(path)]))
+            took, matches = search_count(path, "ERROR")
+            count_t.append(took)
+            grepi.append(timed(["grep", "-ci", "error", str(path)]))
+            took, matches_i = search_count(path, "error")
+            counti_t.append(took)
+            first.append(first_screen_engine(path))
+        expected = int(subprocess.run(["wc", "-l", str(path)], capture_output=True, text=True).stdout.split()[0])
+        grep_n = int(subprocess.run(["grep", "-c", "ERROR", str(path)], capture_output=True, text=True).stdout)
+        assert lines == expected and matches == grep_n, (lines, expected, matches, grep_n)
+        m = statistics.median
+        print(f"lines {lines:,}; lines with ERROR {matches:,} (grep -c agrees); case-insensitive {matches_i:,}")
+        print(f"first screen, engine: {m(first) * 1000:.1f} ms (aim < 500 ms): {verdict(m(first) < 0.5)}")
+        ratio = m(index) / m(wc)
+        print(f"complete index: {m(index):.2f} s; wc -l: {m(wc):.2f} s; ratio {ratio:.2f} (aim <= 1.5): "
+              f"{verdict(ratio <= 1.5)}")
+        speed = m(grep) / m(count_t)
+        print(f"search ERROR: {m(count_t):.2f} s; grep -c: {m(grep):.2f} s; speed {speed:.2f} of grep's "
+              f"(aim >= 0.5): {verdict(speed >= 0.5)}")
+        print(f"search error (ignoring case): {m(counti_t):.2f} s; grep -ci: {m(grepi):.2f} s; speed "
+              f"{m(grepi) / m(counti_t):.2f} of grep's")
+        first_view, indexed, rss, note = viewer_run(path)
+        print(f"viewer: first screen {first_view * 1000:.0f} ms (aim < 500 ms): {verdict(first_view < 0.5)}; "
+              f"index complete at {indexed:.2f} s; after a count, the ERROR+ filter ({note})")
+        print(f"viewer peak memory: {rss:.0f} MB (aim < 150 MB): {verdict(rss < 150)}")
+    finally:
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Lab-wide settings every node runtime shares.
+
+Apart from the runtime so that the process context, which every simulated program imports, can name
+them without importing the runtime (which imports cmd.exe, which imports the process context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from octotui.lab.faults import FaultPlan
+
+
+@dataclass
+class LabSettings:
+    """Where the installers are served from, which faults to inject, and the web endpoints' switches."""
+
+    installer_base_url: str = ""
+    faults: FaultPlan | None = None
+    #: Called when a node's web endpoint must open or close (service started or stopped).
+    web_hooks: dict[str, Callable[[bool], None]] = field(default_factory=dict)

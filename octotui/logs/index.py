@@ -1,0 +1,312 @@
+"""A sparse line index: newlines counted per 64 KiB block, built in batches, from the end of the file first.
+
+Why sparse: an offset per line costs 8 bytes, 80 MB for a 1 GB log of ten million lines. A count per block
+costs 4 bytes per 64 KiB (64 KB for 1 GB), and a line's offset is found when it is wanted by reading the one
+block it is in (which the viewer does for a screenful at a time, so the block is read once). Counting a
+block is one C call (``bytes.count``), so the whole index costs one pass over the file at the speed Python
+can count bytes.
+
+Why from the end: a log is read from its latest lines. The first batch is the last block, so the last
+screenful shows at once; earlier batches then extend the indexed region backwards. Until the scan reaches
+the start of the file, lines are numbered from the first complete line of the indexed region, and every
+batch that extends it renumbers the lines after it by a known amount (``Growth.added_before``), which a
+viewer adds to its scroll position. A file that grows is indexed forwards from where the scan ended.
+
+The scan (``Scanner``) only reads the file; the index (``LineIndex``) changes only in ``apply``. A viewer
+runs the scan in a worker thread and applies the batches on its own thread, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from octotui.logs.encoding import Encoding
+from octotui.logs.logfile import LogFile
+
+#: Bytes per block of the index. A power of two, even (a UTF-16 newline never straddles two blocks).
+BLOCK = 1 << 16
+#: Bytes read per ``pread`` while scanning.
+READ = 1 << 22
+#: The batches of a backward scan grow: the first is one block (the last screenful), then these sizes.
+BATCH_SIZES = (1 << 20, 1 << 23, 1 << 25)
+#: Blocks whose newline offsets are kept (the viewer reads a few neighbouring blocks again and again).
+BLOCK_CACHE = 64
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Newlines counted in ``[start, end)``; ``counts[i]`` is for block ``start // block + i``."""
+
+    start: int
+    end: int
+    counts: array[int]
+    last_newline: int = -1  # file offset of the last newline in the batch, -1 when none
+
+
+@dataclass(frozen=True)
+class Growth:
+    """What one applied batch changed: lines added before the old first line and after the old last one."""
+
+    added_before: int
+    added_after: int
+
+
+def count_newlines(data: bytes | bytearray, encoding: Encoding, base: int, lo: int = 0, hi: int | None = None) -> int:
+    """Newlines in ``data[lo:hi]``, where ``data`` starts at file offset ``base``."""
+    hi = len(data) if hi is None else hi
+    if not encoding.wide:
+        return data.count(b"\n", lo, hi)
+    return len(newline_offsets(data, encoding, base, lo, hi))
+
+
+def last_newline(data: bytes | bytearray, encoding: Encoding, base: int, hi: int | None = None) -> int:
+    """File offset of the last newline in ``data[:hi]`` (``data`` starts at ``base``), -1 when there is none."""
+    nl = encoding.newline
+    hi = len(data) if hi is None else hi
+    i = data.rfind(nl, 0, hi)
+    while i >= 0 and (base + i) % encoding.unit:
+        i = data.rfind(nl, 0, i + len(nl) - 1)
+    return base + i if i >= 0 else -1
+
+
+def newline_offsets(data: bytes | bytearray, encoding: Encoding, base: int, lo: int = 0,
+                    hi: int | None = None) -> list[int]:
+    """File offsets of the newlines in ``data[lo:hi]`` (the offset of the newline's first byte)."""
+    hi = len(data) if hi is None else hi
+    nl = encoding.newline
+    out: list[int] = []
+    find = data.find
+    i = find(nl, lo, hi)
+    if encoding.unit == 1:
+        while i >= 0:
+            out.append(base + i)
+            i = find(nl, i + 1, hi)
+        return out
+    while i >= 0:
+        if (base + i) % 2 == 0:
+            out.append(base + i)
+            i = find(nl, i + 2, hi)
+        else:
+            i = find(nl, i + 1, hi)
+    return out
+
+
+class Scanner:
+    """Counts newlines per block in byte ranges of a file; reads only, so it may run in a worker thread."""
+
+    def __init__(self, file: LogFile, block: int = BLOCK, read_size: int = READ) -> None:
+        self.file = file
+        self.encoding = file.encoding
+        self.block = block
+        self.read_size = max(block, read_size - read_size % block)
+        self._buffer = bytearray(self.read_size)
+
+    def count(self, start: int, end: int) -> Batch:
+        """One batch for ``[start, end)``. ``start`` need not be on a block boundary (a file that grew).
+
+        Reads into one reused buffer (a fresh ``bytes`` per read would cost a page fault per 4 KiB), so a
+        scanner belongs to one thread."""
+        block = self.block
+        first = start // block
+        last = (end - 1) // block if end > start else first - 1
+        counts = array("I", bytes(4 * max(0, last - first + 1)))
+        buf = self._buffer
+        pos = start
+        last_nl = -1
+        while pos < end:
+            # Whole blocks per read where possible, so each count call covers one block.
+            upto = min(end, (pos // block) * block + self.read_size)
+            got = self.file.read_into(pos, buf, upto - pos)
+            if got <= 0:
+                break
+            b = pos // block
+            lo = 0
+            while lo < got:
+                hi = min(got, (b + 1) * block - pos)
+                counts[b - first] += count_newlines(buf, self.encoding, pos, lo, hi)
+                lo = hi
+                b += 1
+            found = last_newline(buf, self.encoding, pos, got)
+            if found >= 0:
+                last_nl = found
+            pos += got
+        return Batch(start, min(end, pos), counts, last_nl)
+
+    def backward(self, stop: int, end: int, sizes: tuple[int, ...] = BATCH_SIZES,
+                 cancelled: Callable[[], bool] = lambda: False) -> Iterator[Batch]:
+        """Batches from ``end`` down to ``stop`` (a block boundary), each ending where the last began: first
+        the block that holds the end (the last screenful), then ``sizes``, the last one repeated."""
+        block = self.block
+        hi = end
+        for size in itertools.chain((1,), sizes, itertools.repeat(sizes[-1])):
+            if hi <= stop or cancelled():
+                return
+            lo = max(stop, ((hi - size) // block) * block if hi - size > 0 else 0)
+            if lo == hi:
+                lo = max(stop, hi - block)
+            yield self.count(lo, hi)
+            hi = lo
+
+    def forward(self, start: int, end: int, size: int = BATCH_SIZES[-1],
+                cancelled: Callable[[], bool] = lambda: False) -> Iterator[Batch]:
+        """Batches from ``start`` up to ``end`` (a file that grew)."""
+        lo = start
+        while lo < end and not cancelled():
+            hi = min(end, lo + size)
+            batch = self.count(lo, hi)
+            if batch.end <= lo:
+                return
+            yield batch
+            lo = batch.end
+
+
+class LineIndex:
+    """Where the lines of the indexed region ``[lo, end)`` of a file are, from newline counts per block.
+
+    Lines are numbered from 0. While ``lo > 0`` the text before the region's first newline belongs to a
+    line that began earlier and is not counted; the region's last line may lack its newline (a file being
+    written): it is counted, and grows when the file does."""
+
+    def __init__(self, encoding: Encoding, block: int = BLOCK) -> None:
+        self.encoding = encoding
+        self.block = block
+        self.lo = 0
+        self.end = 0
+        self.started = False  # nothing applied yet: the region is empty
+        self._counts: array[int] = array("I")
+        self._last_nl = -1
+        self._cum: array[int] | None = None
+        self._blocks: OrderedDict[int, list[int]] = OrderedDict()
+        self._reader: Callable[[int, int], bytes] | None = None
+
+    def attach(self, reader: Callable[[int, int], bytes]) -> None:
+        """How to read the file's bytes, to find newline offsets within a block."""
+        self._reader = reader
+        self._blocks.clear()
+
+    # --- building --------------------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        """The region starts at the start of the file: every line has its number."""
+        return self.started and self.lo == 0
+
+    def apply(self, batch: Batch) -> Growth:
+        """Add a batch that extends the region at either end."""
+        before_lines = self.line_count()
+        if batch.end < batch.start:
+            raise ValueError(f"empty batch [{batch.start}, {batch.end})")
+        if not self.started:
+            self.lo, self.end, self.started = batch.start, batch.start, True
+        if batch.end == self.lo and batch.start < self.lo:
+            at_front = True
+        elif batch.start == self.end:
+            at_front = False
+        else:
+            raise ValueError(f"batch [{batch.start}, {batch.end}) does not extend [{self.lo}, {self.end})")
+        first = batch.start // self.block
+        need = first + len(batch.counts)
+        if len(self._counts) < need:
+            self._counts.extend(itertools.repeat(0, need - len(self._counts)))
+        counts = self._counts
+        for i, c in enumerate(batch.counts):
+            counts[first + i] += c
+        self._last_nl = max(self._last_nl, batch.last_newline)
+        if at_front:
+            self.lo = batch.start
+        else:
+            self.end = batch.end
+            # The last block may have been read while it was still short: read its offsets again.
+            for b in range(first, need):
+                self._blocks.pop(b, None)
+        self._cum = None
+        after_lines = self.line_count()
+        # A batch at the front leaves the region's end (and so its last line) as it was: every line it
+        # adds comes before the old first line.
+        if at_front:
+            return Growth(after_lines - before_lines, 0)
+        return Growth(0, after_lines - before_lines)
+
+    # --- counting --------------------------------------------------------------------------------------
+    def _cumulative(self) -> array[int]:
+        if self._cum is None:
+            lo_b = self.lo // self.block
+            hi_b = (self.end - 1) // self.block + 1 if self.end > self.lo else lo_b
+            self._cum = array("Q", itertools.accumulate(self._counts[lo_b:hi_b], initial=0))
+        return self._cum
+
+    def newline_count(self) -> int:
+        return self._cumulative()[-1] if self.started else 0
+
+    @property
+    def _skip(self) -> int:
+        """1 when the region's first newline only ends a line that began before the region."""
+        return 1 if self.lo > 0 else 0
+
+    def line_count(self) -> int:
+        if not self.started:
+            return 0
+        n = self.newline_count()
+        s = self._skip
+        if n < s:
+            return 0
+        last_end = self._last_nl + len(self.encoding.newline) if n else self.encoding.bom if self.lo == 0 else self.end
+        tail = 1 if self.end > last_end else 0
+        return n - s + tail
+
+    # --- offsets ---------------------------------------------------------------------------------------
+    def _block_newlines(self, b: int) -> list[int]:
+        cached = self._blocks.get(b)
+        if cached is not None:
+            self._blocks.move_to_end(b)
+            return cached
+        if self._reader is None:
+            raise RuntimeError("LineIndex.attach(reader) was not called")
+        lo = max(b * self.block, self.lo)
+        hi = min((b + 1) * self.block, self.end)
+        data = self._reader(lo, hi - lo) if hi > lo else b""
+        found = newline_offsets(data, self.encoding, lo)
+        self._blocks[b] = found
+        if len(self._blocks) > BLOCK_CACHE:
+            self._blocks.popitem(last=False)
+        return found
+
+    def newline_at(self, j: int) -> int:
+        """File offset of the region's ``j``-th newline (1-based)."""
+        cum = self._cumulative()
+        i = bisect.bisect_left(cum, j) - 1
+        if i < 0 or j > cum[-1]:
+            raise IndexError(j)
+        b = self.lo // self.block + i
+        offsets = self._block_newlines(b)
+        return offsets[j - cum[i] - 1]
+
+    def span(self, line: int) -> tuple[int, int]:
+        """Byte range of line ``line``: its start and its end (after its newline, or the region's end)."""
+        count = self.line_count()
+        if not 0 <= line < count:
+            raise IndexError(line)
+        j = line + self._skip
+        nl = len(self.encoding.newline)
+        start = self.encoding.bom if j == 0 else self.newline_at(j) + nl
+        end = self.newline_at(j + 1) + nl if j + 1 <= self.newline_count() else self.end
+        return start, end
+
+    def line_at(self, offset: int) -> int:
+        """Number of the line that holds byte ``offset`` (clamped to the region's lines)."""
+        count = self.line_count()
+        if count == 0:
+            return 0
+        offset = max(self.lo, min(offset, self.end - 1))
+        nl = len(self.encoding.newline)
+        cum = self._cumulative()
+        i = (offset // self.block) - self.lo // self.block
+        i = max(0, min(i, len(cum) - 2))
+        within = self._block_newlines(self.lo // self.block + i)
+        # newlines whose line ends at or before ``offset``: their offset + nl <= offset
+        c = cum[i] + bisect.bisect_right(within, offset - nl)
+        return max(0, min(count - 1, c - self._skip))

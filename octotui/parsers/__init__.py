@@ -1,1 +1,0 @@
-"""Temporary alias package: use octotui.spec.parsers."""
