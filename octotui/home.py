@@ -35,46 +35,110 @@ def octotui_home() -> Path:
     return platformdirs.user_state_path("octotui", appauthor=False)
 
 
+# --- private folders and files: the one rule --------------------------------------------------------------
+#
+# Everything octotui writes about a cluster (runs, journals, step logs, locks, drafts, answers, the secrets
+# file) is the user's alone: folders 0700, files 0600, whatever the umask and whatever was there before.
+# These are the only functions in the engine that create a folder or a file with those modes (the lab,
+# which imports nothing from here, keeps its own).
+
+#: Not inherited by the processes octotui starts (POSIX; absent elsewhere).
+_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+
+
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) and make ``path`` itself 0700. Existing folders are tightened
-    too: a folder left group-readable by an older run or a loose umask must not stay so."""
+    """Create ``path`` and its missing parents as 0700, and make ``path`` itself 0700: an existing folder is
+    tightened too, because one left group-readable by an older version or a loose umask would expose what
+    is in it. A file where the folder should be raises (``FileExistsError``, ``NotADirectoryError``)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:  # made by someone else meanwhile: fine when it is a folder
+            if not d.is_dir():
+                raise
+    if not path.is_dir():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
     if os.name == "posix":
         os.chmod(path, 0o700)
     return path
 
 
+def open_private(path: Path, flags: int) -> int:
+    """Open a file descriptor on ``path`` (``flags`` | ``O_CREAT``), created as 0600. The mode is set again
+    with ``fchmod`` afterwards, since the one given to ``open`` is filtered by the umask and ignored for a
+    file that already exists. The folder must exist (``private_dir``)."""
+    fd = os.open(path, flags | os.O_CREAT | _CLOEXEC, 0o600)
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty if missing (its folder private too) and make it 0600. The file is created with
-    0600 from the start (``O_CREAT`` with that mode), so there is no moment when others could open it."""
+    """Create ``path`` empty if missing (its folder private too) and make it 0600; what is in it is kept.
+    Created 0600 from the start, so there is no moment when others could open it."""
     path = Path(path)
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    if os.name == "posix":
-        os.chmod(path, 0o600)
+    os.close(open_private(path, os.O_WRONLY | os.O_APPEND))
     return path
 
 
-def write_private_text(path: Path, text: str) -> Path:
-    """Replace a private file's content atomically (write a private temporary file, then rename)."""
+def write_private_text(path: Path, text: str, *, own_folder: bool = True) -> Path:
+    """Replace a private file's content atomically and durably: a private temporary file beside it, written
+    and fsynced, renamed over ``path``, and the folder fsynced, so that a crash leaves the old content or
+    the new one, never a part or nothing.
+
+    ``own_folder``: the folder is octotui's (under OCTOTUI_HOME) and is made private too. A file the user
+    saves into a folder of their own (an answers file beside their project) passes False: a missing folder
+    is created private, an existing one is left as the user has it."""
     path = Path(path)
-    private_dir(path.parent)
+    if own_folder:
+        private_dir(path.parent)
+    else:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            view = memoryview(text.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if os.name == "posix":
-        os.chmod(path, 0o600)
+    fsync_dir(path.parent)
     return path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable; without it a crash can lose a freshly created file entirely.
+    Best effort (and nothing where folders cannot be opened, as on Windows)."""
+    directory = getattr(os, "O_DIRECTORY", None)
+    if directory is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | directory)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def home_dir() -> Path:
@@ -140,7 +204,7 @@ def _probe_write(folder: Path) -> None:
     """Write, flush and remove a small private file: the only reliable test (permission bits say nothing
     for root, and a full or read-only file system shows only when written to)."""
     probe = folder / f".write-test.{os.getpid()}"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(probe, os.O_WRONLY | os.O_TRUNC)
     try:
         try:
             os.write(fd, b"\0" * _PROBE_BYTES)

@@ -169,7 +169,7 @@ class WizardApp(App[int]):
 
     def open_run(self, run_id: str) -> None:
         from octotui.run import store as runstore
-        from octotui.run.journal import run_status
+        from octotui.run.journal_read import run_status
         from octotui.run.start import run_answers
 
         try:
@@ -309,7 +309,7 @@ class WizardApp(App[int]):
     def run_in_progress(self) -> bool:
         if self.state.run_dir is None:
             return False
-        from octotui.run.journal import run_status
+        from octotui.run.journal_read import run_status
 
         try:
             return run_status(self.state.run_dir) == "running"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from octotui.screens.dialogs import ConfirmDialog, TextDialog
 from octotui.screens.messages import CheckDone, ChecksStarted
 from octotui.screens.widgets.field import ValidatedField
+from octotui.screens.wizard import Wizard, wizard_of
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,7 +28,6 @@ from textual.widgets import Checkbox, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
-    from octotui.screens.app import WizardApp
     from octotui.screens.state import WizardState
 
     from octotui.checks.live import LiveCheck
@@ -45,11 +45,8 @@ class BaseScreen(Screen[Any]):
     BINDINGS: ClassVar[list[Binding]] = [Binding("f1", "help", "Help", id="help")]
 
     @property
-    def wizard(self) -> WizardApp:
-        from octotui.screens.app import WizardApp
-
-        assert isinstance(self.app, WizardApp)
-        return self.app
+    def wizard(self) -> Wizard:
+        return wizard_of(self.app)
 
     @property
     def state(self) -> WizardState:

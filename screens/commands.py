@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from octotui.screens.wizard import wizard_of
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class WizardCommands(Provider):
     def _entries(self) -> list[tuple[str, str, Callable[[], object]]]:
-        from octotui.screens.app import WizardApp
-
-        app = self.app
-        assert isinstance(app, WizardApp)
+        app = wizard_of(self.app)
         entries: list[tuple[str, str, Callable[[], object]]] = [
             ("Welcome", "back to the start", app.go_welcome),
             ("Diagnostics", "terminal type, colours, size, key tester", app.action_diagnostics),

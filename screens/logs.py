@@ -137,6 +137,7 @@ class LogLines(ScrollView, can_focus=True):
         self._page: tuple[tuple[int, int], list[Row]] | None = None
         self._content_width = 80
         self._gen = 0
+        self._want_end = False  # a scroll to the end is asked for (it is done again after a layout)
 
     # --- state -----------------------------------------------------------------------------------------
     def set_review(self, review: Review | None) -> None:
@@ -170,6 +171,7 @@ class LogLines(ScrollView, can_focus=True):
 
     def go_to_row(self, row: int, *, center: bool = True) -> None:
         """Show ``row`` (in the middle of the screen with ``center``) and mark it."""
+        self._want_end = False
         self.cursor = row
         height = max(1, self.size.height)
         top = max(0, row - height // 3) if center else row
@@ -178,11 +180,19 @@ class LogLines(ScrollView, can_focus=True):
         self.changed()
 
     def go_to_end(self) -> None:
-        """Show the last rows (now, and again once the new size is laid out)."""
+        """Show the last rows (now, and again once the new size is laid out, unless the user went
+        elsewhere meanwhile)."""
+        self._want_end = True
         self._scroll_end()
         self.call_after_refresh(self._scroll_end)
 
+    def go_to_top(self) -> None:
+        self._want_end = False
+        self.scroll_to(y=0, animate=False, immediate=True, force=True)
+
     def _scroll_end(self) -> None:
+        if not self._want_end:
+            return
         top = self._bottom_top() if self.wrap else self.max_scroll_y
         self.scroll_to(y=top, animate=False, immediate=True, force=True)
         self.refresh()
@@ -385,6 +395,7 @@ class LogLines(ScrollView, can_focus=True):
 
     # --- the user scrolling up stops following (as in less +F, and Toolong) ---------------------------
     def _scrolled_away(self) -> None:
+        self._want_end = False
         self.post_message(ScrolledAway())
 
     def action_scroll_up(self) -> None:
@@ -1031,6 +1042,14 @@ cursor was written.
         self.lines.changed()
         self.action_next_match()
 
+    def _indexed(self) -> bool:
+        """Searching reads line numbers the index still shifts while it grows backwards: wait for it."""
+        review = self.review
+        if review is not None and not review.is_merged and not review.doc.complete:
+            self.say(f"searching waits for the index ({review.doc.progress:.0%})")
+            return False
+        return review is not None
+
     def _start_row(self, backward: bool) -> int:
         lines = self.lines
         if lines.cursor is not None:
@@ -1041,6 +1060,8 @@ cursor was written.
         review, query = self.review, self.query_text
         if review is None or query is None:
             self.say("press / to search")
+            return
+        if not self._indexed():
             return
         start = self._start_row(backward)
         self._run_job("find", lambda progress, cancelled: _round(
@@ -1058,6 +1079,8 @@ cursor was written.
         if review is None or query is None:
             self.say("press / to search first")
             return
+        if not self._indexed():
+            return
         from octotui.logs.search import count
 
         if review.is_merged or review.rows is not None:
@@ -1068,7 +1091,7 @@ cursor was written.
 
     def _error(self, backward: bool) -> None:
         review = self.review
-        if review is None:
+        if review is None or not self._indexed():
             return
         start = self._start_row(backward)
         self._run_job("error", lambda progress, cancelled: _round(
@@ -1114,7 +1137,7 @@ cursor was written.
 
     def action_top(self) -> None:
         self.following = False
-        self.lines.scroll_to(y=0, animate=False, immediate=True, force=True)
+        self.lines.go_to_top()
         self._update_status()
 
     def action_bottom(self) -> None:
@@ -1161,7 +1184,7 @@ cursor was written.
         self._run_job("merge", job, f"merging {len(sources)} logs")
 
     def action_open(self) -> None:
-        from octotui.run.journal import list_runs
+        from octotui.run.journal_read import list_runs
 
         home = self.home or _home()
         try:
@@ -1327,7 +1350,7 @@ def review_run(app: Any, run_dir: Path | None = None, *, node: str | None = None
     """Open the log screen on a run (the latest by default): at a step's log when given, at the line it
     failed at when ``failure`` (the step's error) is given."""
     from octotui.logs.sources import run_sources
-    from octotui.run.journal import latest_run
+    from octotui.run.journal_read import latest_run
 
     home = getattr(app, "home", None) or _home()
     if run_dir is None:

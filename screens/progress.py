@@ -96,7 +96,7 @@ master key is recorded (k shows it again).
     # --- following the journal -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False, description="follow the run")
     def follow(self) -> None:
-        from octotui.run.journal import JournalTail, runner_alive, status_of
+        from octotui.run.journal_read import JournalTail, runner_alive, status_of
 
         worker = get_current_worker()
         tail = JournalTail(self.run_dir)

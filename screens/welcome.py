@@ -42,7 +42,7 @@ ctrl+q quits.
         Binding("j", "choose('join')", "Join", id="join"),
         Binding("g", "choose('guided')", "Guided join", id="guided"),
         Binding("o", "choose('open')", "Open", id="open"),
-        Binding("l", "choose('logs')", "Logs", id="logs"),
+        Binding("l", "choose('logs')", "Logs", id="logs", show=False),
         Binding("d", "choose('diagnostics')", "Diagnostics", id="diagnostics"),
         Binding("f1", "help", "Help", id="help"),
     ]
@@ -76,7 +76,7 @@ ctrl+q quits.
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
-        from octotui.run.journal import list_runs
+        from octotui.run.journal_read import list_runs
         from octotui.spec.draft import load_draft
 
         try:

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from octotui.errors import RUN_EXIT_CODES, ExitCode
 from octotui.run.cancel import request_cancel
-from octotui.run.journal import Event, JournalTail, run_status
+from octotui.run.journal_read import Event, JournalTail, run_status
 from octotui.run.progress import RunProgress, clean_text, describe, final_message, fmt_duration, fold
 
 #: Rich styles: a node's state, and the lines that need attention.

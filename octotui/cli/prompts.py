@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from octotui.cli.output import err
 
 if TYPE_CHECKING:
-    from octotui.secrets.store import KeyringStatus, MasterKeyStore
+    from octotui.secrets.master_key import MasterKeyStore
+    from octotui.secrets.store import KeyringStatus
 
 
 def ask_secret(label: str) -> str:

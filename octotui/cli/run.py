@@ -22,8 +22,8 @@ from octotui.plan.build import format_plan
 from octotui.run.prepare import Preparation, load_spec, prepare
 
 if TYPE_CHECKING:
-    from octotui.run.journal import RunSummary
-    from octotui.secrets.store import MasterKeyDecision
+    from octotui.run.journal_read import RunSummary
+    from octotui.secrets.master_key import MasterKeyDecision
 
 
 def _redacted(text: str) -> str:
@@ -105,7 +105,7 @@ def apply_command(answers: str, *, yes: bool, resume: str | None, detach_only: b
 
 
 def _last_seq(run_dir: Path) -> int:
-    from octotui.run.journal import read_events
+    from octotui.run.journal_read import read_events
 
     return max((int(e.get("seq", 0)) for e in read_events(run_dir)), default=0)
 
@@ -115,19 +115,19 @@ def _decide_master_key_store(prepared: Preparation, choice: str | None, *,
     """Before a create run starts (the runner is detached and can ask nobody): where will the master key
     node 1 creates be kept? None when the run reads no master key (join mode). Says the outcome on stderr;
     the encrypted file's passphrase joins the runner's secrets. Raises when the run must not start."""
-    from octotui.secrets import store as sec
+    from octotui.secrets import master_key as mk
 
     assert prepared.plan is not None and prepared.spec is not None
     if not any(st.step == "master-key" for st in prepared.plan.first):
         return None
     first = prepared.spec.nodes[0].name
-    if choice is not None and choice not in sec.MASTER_KEY_STORES:
-        raise BadInput(f"--master-key-store must be one of {', '.join(sec.MASTER_KEY_STORES)}, not {choice!r}")
-    decision = sec.decide_master_key_store(choice,
+    if choice is not None and choice not in mk.MASTER_KEY_STORES:
+        raise BadInput(f"--master-key-store must be one of {', '.join(mk.MASTER_KEY_STORES)}, not {choice!r}")
+    decision = mk.decide_master_key_store(choice,
                                            ask=master_key_store_question(first) if interactive else None,
                                            ask_passphrase=ask_passphrase if interactive else None)
     if decision.passphrase:
-        prepared.secrets[sec.PASSPHRASE_SECRET] = decision.passphrase
+        prepared.secrets[mk.PASSPHRASE_SECRET] = decision.passphrase
     if decision.store == "none":
         err(f"WARNING: the master key {first} creates will NOT be stored (--master-key-store none); the run "
             "shows how to read it from there so that you can record it")
@@ -150,7 +150,7 @@ def attach_command(run: str | None, home: Path | None = None) -> int:
 
 def runs_command(home: Path | None = None) -> int:
     from octotui.home import ensure_home_readable
-    from octotui.run.journal import list_runs
+    from octotui.run.journal_read import list_runs
 
     runs = list_runs(ensure_home_readable(home))
     if not runs:
@@ -166,7 +166,7 @@ def runs_command(home: Path | None = None) -> int:
 def _run_duration(run: RunSummary) -> str:
     """How long a run took: to its end; so far (``running 0m42s``); or, for a run whose process is gone
     without an end, to its last event."""
-    from octotui.run.journal import read_events
+    from octotui.run.journal_read import read_events
     from octotui.run.progress import fmt_duration
 
     if run.started is None:

@@ -15,7 +15,9 @@ a file at once and stay fast, so everything here works on byte offsets and reads
 - ``sources``: what there is to review (runs, their journal and step logs, cached node logs) and where a
   failed step's log shows its failure.
 - ``timeline``: which install step was running on a node when a log line was written.
-- ``fetch``: a node's logs over WinRM, the tail first, the rest on demand, mirrored under the run.
+- ``fetch``: a node's logs over WinRM, the tail first, the rest on demand, mirrored under the run;
+  ``access``: how to reach the nodes (the answers' WinRM settings and the password).
+- ``view``: what a viewer shows, as rows (one file, or several merged), with filter, search and follow.
 
 Nothing here imports Textual: the screens (``octotui.screens.logs``) and the command line are faces on it.
 """

@@ -9,6 +9,7 @@ indexed as they come, and a file that is rolled (renamed away and recreated, as 
 
 from __future__ import annotations
 
+import contextlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -153,10 +154,14 @@ class LogDocument:
             if cut and text.endswith("\ufffd"):
                 text = text.rstrip("\ufffd")  # a UTF-16 character cut by the limit
             self._cache[key] = text
-            if len(self._cache) > LINE_CACHE:
-                self._cache.popitem(last=False)
+            while len(self._cache) > LINE_CACHE:  # (a worker thread may be reading lines too)
+                try:
+                    self._cache.popitem(last=False)
+                except KeyError:
+                    break
         else:
-            self._cache.move_to_end(key)
+            with contextlib.suppress(KeyError):
+                self._cache.move_to_end(key)
         return Line(number, text, start, end, cut)
 
     def info(self, first: int, count: int) -> list[LineInfo]:

@@ -191,11 +191,11 @@ class NodeLogMirror:
 
     def _replace(self, body: bytes) -> None:
         """Write the local copy anew (atomically: a viewer sees a new file, as after a roll)."""
-        from octotui.home import private_dir
+        from octotui.home import open_private, private_dir
 
         private_dir(self.folder)
         tmp = self.path.with_name(f".{self.path.name}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, self._prefix())
             view = memoryview(body)
@@ -208,7 +208,9 @@ class NodeLogMirror:
         self._write_meta()
 
     def _append(self, body: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        from octotui.home import open_private
+
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             view = memoryview(body)
             while view:
@@ -222,10 +224,9 @@ class NodeLogMirror:
         meta = {"node": self.remote.node, "remote_path": self.remote.path, "remote_size": self.remote_size,
                 "start": self.start, "end": self.end, "encoding": self.encoding.name, "bom": self.encoding.bom,
                 "utc_offset_s": self.utc_offset_s, "rolls": self.rolls}
-        tmp = self.folder / f".{self.path.name}.meta.part"
-        tmp.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, Path(str(self.path) + META_SUFFIX))
+        from octotui.home import write_private_text
+
+        write_private_text(Path(str(self.path) + META_SUFFIX), json.dumps(meta) + "\n")
 
     # --- what a viewer asks for --------------------------------------------------------------------------
     @property

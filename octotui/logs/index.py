@@ -13,12 +13,14 @@ batch that extends it renumbers the lines after it by a known amount (``Growth.a
 viewer adds to its scroll position. A file that grows is indexed forwards from where the scan ended.
 
 The scan (``Scanner``) only reads the file; the index (``LineIndex``) changes only in ``apply``. A viewer
-runs the scan in a worker thread and applies the batches on its own thread, so no lock is needed.
+runs the scan in a worker thread and applies the batches on its own thread. A search may read the index
+from another worker meanwhile: the only state both touch is the cache of block offsets, which tolerates it.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 from array import array
 from collections import OrderedDict
@@ -262,7 +264,8 @@ class LineIndex:
     def _block_newlines(self, b: int) -> list[int]:
         cached = self._blocks.get(b)
         if cached is not None:
-            self._blocks.move_to_end(b)
+            with contextlib.suppress(KeyError):  # a search in a worker thread may have dropped it meanwhile
+                self._blocks.move_to_end(b)
             return cached
         if self._reader is None:
             raise RuntimeError("LineIndex.attach(reader) was not called")
@@ -271,8 +274,11 @@ class LineIndex:
         data = self._reader(lo, hi - lo) if hi > lo else b""
         found = newline_offsets(data, self.encoding, lo)
         self._blocks[b] = found
-        if len(self._blocks) > BLOCK_CACHE:
-            self._blocks.popitem(last=False)
+        while len(self._blocks) > BLOCK_CACHE:
+            try:
+                self._blocks.popitem(last=False)
+            except KeyError:
+                break
         return found
 
     def newline_at(self, j: int) -> int:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 
-from octotui.run.store import process_alive, process_start_token, write_private
+from octotui.home import write_private_text
+from octotui.run.store import process_alive, process_start_token
 
 CANCEL_MARKER = "cancel"
 #: Written by a runner whose signal handlers are installed: only then is it safe to signal it (before
@@ -34,7 +35,7 @@ class Cancelled(Exception):
 def request_cancel(run_dir: Path, *, reason: str = "requested from the terminal") -> bool:
     """Ask the run to stop at its next safe point. Returns whether a live runner was signalled (the
     marker alone also works; the signal only makes it prompt)."""
-    write_private(run_dir / CANCEL_MARKER, json.dumps({"ts": round(time.time(), 3), "reason": reason}) + "\n")
+    write_private_text(run_dir / CANCEL_MARKER, json.dumps({"ts": round(time.time(), 3), "reason": reason}) + "\n")
     try:
         doc = json.loads((run_dir / SIGNAL_READY).read_text(encoding="utf-8"))
         pid, token = int(doc["pid"]), doc.get("start")
@@ -125,8 +126,8 @@ class CancelToken:
             previous[sig] = signal.signal(sig, handler)
         if self.run_dir is not None:
             pid = os.getpid()
-            write_private(self.run_dir / SIGNAL_READY,
-                          json.dumps({"pid": pid, "start": process_start_token(pid)}) + "\n")
+            write_private_text(self.run_dir / SIGNAL_READY,
+                               json.dumps({"pid": pid, "start": process_start_token(pid)}) + "\n")
 
         def restore() -> None:
             for sig, old in previous.items():

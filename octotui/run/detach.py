@@ -24,8 +24,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from octotui.home import open_private, private_dir
 from octotui.run.journal import Redactor
-from octotui.run.store import HeldLock, ensure_private_dir, open_private, record_runner_pid
+from octotui.run.locks import HeldLock
+from octotui.run.store import record_runner_pid
 
 RUNNER_LOG = "runner.log"
 #: Environment variables that carry secrets into ``octotui`` (issue 3); never passed on to the runner.
@@ -55,7 +57,7 @@ def start_detached(argv: Sequence[str], secrets: Mapping[str, str], run_dir: Pat
             raise TypeError("secrets must map names to strings")
     if any(s and s in arg for arg in argv for s in secrets.values()):
         raise ValueError("a secret value appears in the runner's command line; secrets go over stdin only")
-    ensure_private_dir(run_dir)
+    private_dir(run_dir)
     log_fd = open_private(run_dir / RUNNER_LOG, os.O_WRONLY | os.O_APPEND)
     payload = (json.dumps(dict(secrets), separators=(",", ":")) + "\n").encode("utf-8")
     try:

@@ -34,7 +34,7 @@ from octotui.plan.steps import NodeContext, Remote, StepFailed, run_step
 from octotui.remote.connect import CONNECT_PATIENCE_S
 from octotui.remote.errors import RemoteError
 from octotui.run.journal import JournalWriteError
-from octotui.secrets.store import MasterKeyKept
+from octotui.secrets.master_key import MasterKeyKept
 from octotui.spec.model import NodeSpec
 
 #: How often one step may be tried when transport faults cut it off (the first try included).

@@ -1,4 +1,5 @@
-"""The run's journal: the one source of truth about a run, written by the runner, read by everyone else.
+"""The run's journal: the one source of truth about a run, written by the runner (here), read by everyone else
+(``octotui.run.journal_read``).
 
 ``runs/<id>/journal.jsonl`` is append-only, one JSON object per line. Every event is
 ``{"seq": int, "ts": float (Unix seconds, ms precision), "type": str, ...}``; ``seq`` grows by one per event
@@ -46,30 +47,16 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from octotui import __version__
 from octotui.errors import RUN_EXIT_CODES
-from octotui.run.store import (
-    ensure_private_dir,
-    fsync_dir,
-    list_run_dirs,
-    open_private,
-    process_alive,
-    process_start_token,
-    recorded_runner,
-    run_lock_exists,
-    run_lock_held,
-    safe_component,
-)
+from octotui.home import fsync_dir, open_private, private_dir
+from octotui.run.journal_read import FINAL_STATUSES, JOURNAL, Event, read_events
+from octotui.run.store import process_start_token, safe_component
 
-JOURNAL = "journal.jsonl"
-Event = dict[str, Any]
-RunStatus = Literal["running", "done", "failed", "cancelled", "busy", "crashed"]
-FINAL_STATUSES = ("done", "failed", "cancelled", "busy")
 #: The exit code each way a run can end (``run_finished`` may carry another, e.g. 2 for bad answers), from
 #: the one mapping in ``octotui.errors``.
 EXIT_CODES = {status: int(RUN_EXIT_CODES[status]) for status in FINAL_STATUSES}
@@ -165,7 +152,7 @@ class JournalWriter:
     def __init__(self, run_dir: Path, redactor: Redactor, *,
                  stream_redactor: Callable[[], StreamRedactor] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.run_dir = ensure_private_dir(run_dir)
+        self.run_dir = private_dir(run_dir)
         self.path = run_dir / JOURNAL
         self._redactor = redactor
         self._stream_factory = stream_redactor
@@ -406,7 +393,7 @@ class JournalWriter:
         if key not in self._logs:
             path = self.step_log_path(node, step)
             try:
-                ensure_private_dir(path.parent)
+                private_dir(path.parent)
                 self._logs[key] = _StepLog(path, self._redactor, self._stream_factory)
             except OSError as exc:
                 if exc.errno in _FULL:
@@ -430,173 +417,3 @@ class JournalWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- readers -------------------------------------------------------------------------------------------
-
-
-def _decode(line: bytes) -> Event | None:
-    try:
-        event = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        return None
-    return event
-
-
-class JournalTail:
-    """Reads a journal incrementally: ``poll()`` returns the complete events added since the last call.
-    A line without its newline yet is kept back (it may still be being written, or torn by a crash)."""
-
-    def __init__(self, run_dir: Path, *, after_seq: int = 0) -> None:
-        self.path = run_dir / JOURNAL
-        self._offset = 0
-        self._partial = b""
-        self.after_seq = after_seq
-
-    def poll(self) -> list[Event]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return []
-        self._offset += len(data)
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        events = []
-        for line in lines:
-            event = _decode(line)
-            if event is not None and int(event.get("seq", 0)) > self.after_seq:
-                self.after_seq = int(event.get("seq", 0))
-                events.append(event)
-        return events
-
-
-def read_events(run_dir: Path) -> list[Event]:
-    """Every complete, decodable event of a run, in order."""
-    return JournalTail(run_dir).poll()
-
-
-def follow_events(run_dir: Path, *, stop_when: Collection[str] | Callable[[Event], bool] = ("run_finished",),
-                  poll: float = 0.1, after_seq: int = 0, timeout: float | None = None,
-                  liveness_every: float = 1.0) -> Iterator[Event]:
-    """Yield the run's events as they are written, starting after ``after_seq``. Ends after yielding an
-    event matching ``stop_when``, when ``timeout`` runs out, or when the runner is gone without finishing
-    (status ``crashed``, checked every ``liveness_every`` seconds) so that a follower never hangs on a dead
-    run; the caller asks ``run_status`` which it was."""
-    stop: Callable[[Event], bool] = stop_when if callable(stop_when) else (lambda e: e["type"] in stop_when)
-    tail = JournalTail(run_dir, after_seq=after_seq)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    next_check = time.monotonic() + liveness_every
-    while True:
-        for event in tail.poll():
-            yield event
-            if stop(event):
-                return
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            return
-        if now >= next_check:
-            next_check = now + liveness_every
-            if run_status(run_dir) == "crashed":
-                yield from tail.poll()
-                return
-        time.sleep(poll)
-
-
-def last_run_started(events: Sequence[Event]) -> tuple[int, Event | None]:
-    """Index and event of the latest ``run_started`` (a resumed run appends another)."""
-    for i in range(len(events) - 1, -1, -1):
-        if events[i]["type"] == "run_started":
-            return i, events[i]
-    return -1, None
-
-
-def runner_alive(run_dir: Path, events: Sequence[Event] | None = None) -> bool:
-    """Whether a process is executing the run: it holds the run lock, or (before it has taken the lock,
-    or for a runner that takes none) the pid it recorded is still the same live process."""
-    if run_lock_held(run_dir):
-        return True
-    events = read_events(run_dir) if events is None else events
-    _, started = last_run_started(events)
-    candidates: list[tuple[int, str | None]] = []
-    recorded = recorded_runner(run_dir)
-    if recorded:
-        candidates.append(recorded)
-    if started and isinstance(started.get("pid"), int) and not run_lock_exists(run_dir):
-        candidates.append((started["pid"], started.get("pid_start")))
-    return any(process_alive(pid, token) for pid, token in candidates)
-
-
-def status_of(events: Sequence[Event], alive: bool) -> RunStatus:
-    """The status from the events since the last ``run_started`` and whether the runner lives."""
-    index, _ = last_run_started(events)
-    for event in reversed(events[max(index, 0):]):
-        if event["type"] == "run_finished":
-            status = event.get("status")
-            if status in FINAL_STATUSES:
-                return status  # type: ignore[no-any-return]
-            return "failed"
-    return "running" if alive else "crashed"
-
-
-def run_status(run_dir: Path) -> RunStatus:
-    """running / done / failed / cancelled / busy / crashed (no ``run_finished`` and nobody executing it)."""
-    events = read_events(run_dir)
-    index, _ = last_run_started(events)
-    if any(e["type"] == "run_finished" for e in events[max(index, 0):]):
-        return status_of(events, alive=False)
-    return status_of(events, runner_alive(run_dir, events))
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of ``octotui runs``."""
-
-    id: str
-    path: Path
-    started: float | None
-    finished: float | None
-    status: RunStatus
-    mode: str | None
-    nodes: tuple[str, ...]
-    exit_code: int | None
-
-
-def summarize_run(run_dir: Path) -> RunSummary:
-    events = read_events(run_dir)
-    _, started = last_run_started(events)
-    first = next((e for e in events if e["type"] == "run_started"), None)
-    finished = next((e for e in reversed(events) if e["type"] == "run_finished"), None)
-    status = run_status(run_dir)
-    if status in ("running", "crashed"):
-        finished = None
-    exit_code = finished.get("exit_code") if finished else None
-    if status == "crashed":
-        exit_code = int(RUN_EXIT_CODES["crashed"])
-    return RunSummary(
-        id=run_dir.name, path=run_dir,
-        started=first.get("ts") if first else None,
-        finished=finished.get("ts") if finished else None,
-        status=status,
-        mode=started.get("mode") if started else None,
-        nodes=tuple(str(n) for n in (started.get("nodes") or ())) if started else (),
-        exit_code=exit_code,
-    )
-
-
-def list_runs(home: Path) -> list[RunSummary]:
-    """Every run under ``home``, oldest first."""
-    out = []
-    for d in list_run_dirs(home):
-        with contextlib.suppress(OSError):
-            out.append(summarize_run(d))
-    return out
-
-
-def latest_run(home: Path) -> Path | None:
-    """The newest run folder, or ``None`` when there is none."""
-    dirs = list_run_dirs(home)
-    return dirs[-1] if dirs else None

@@ -92,7 +92,7 @@ def gather_secrets(spec: ClusterSpec, *, need: bool = True, prompt: SecretPrompt
 def runner_secrets(secrets: Mapping[str, str]) -> dict[str, str]:
     """The secrets a runner receives: the run's own (by runner name) and the encrypted file's passphrase;
     a face's other secrets (e.g. the master key it just showed) stay with it."""
-    from octotui.secrets.store import PASSPHRASE_SECRET
+    from octotui.secrets.master_key import PASSPHRASE_SECRET
 
     keep = {*RUNNER_NAMES.values(), PASSPHRASE_SECRET}
     return {k: v for k, v in secrets.items() if k in keep and v}

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from octotui.errors import ExitCode
-from octotui.run.journal import Event
+from octotui.run.journal_read import Event
 from octotui.textsafe import LINE_LIMIT, shown
 
 # Whole escape sequences a tool writes for looks: colours and cursor moves (CSI), window titles and

@@ -19,7 +19,7 @@ from octotui.plan.build import Plan, build_plan
 from octotui.spec.model import ClusterSpec
 
 if TYPE_CHECKING:
-    from octotui.secrets.store import MasterKeyKept
+    from octotui.secrets.master_key import MasterKeyKept
 
 
 def _log(text: str) -> None:
@@ -50,7 +50,7 @@ def runner_main(run_dir: Path, answers: str, *, take_over: bool = False) -> int:
     master key, release the lease, finish. ``take_over``: take the lease even from a live holder."""
     from octotui.errors import ClusterBusy
     from octotui.remote.connect import session_factory
-    from octotui.run import store as runstore
+    from octotui.run import locks
     from octotui.run.cancel import CancelToken
     from octotui.run.detach import protect_std_streams, read_handed_secrets
     from octotui.run.executor import Executor
@@ -63,19 +63,19 @@ def runner_main(run_dir: Path, answers: str, *, take_over: bool = False) -> int:
     redactor.add_many(list(handed.values()))
     protect_std_streams(redactor)
     try:
-        lock = runstore.lock_run(run_dir)
-    except runstore.LockBusy as exc:
+        lock = locks.lock_run(run_dir)
+    except locks.LockBusy as exc:
         _log(str(exc))
         return int(ExitCode.FAILED)
-    from octotui.run.journal import read_events
+    from octotui.run.journal_read import read_events
 
     resumed = any(True for _ in read_events(run_dir))
     home = run_dir.parent.parent  # <home>/runs/<id>
-    local_lock = runstore.inherited_cluster_lock(home, Path(answers), run_dir.name)
+    local_lock = locks.inherited_cluster_lock(home, Path(answers), run_dir.name)
     with JournalWriter(run_dir, redactor, stream_redactor=redactor.stream) as journal:
         spec = _load_spec(answers)
         if spec is None:
-            runstore.end_cluster_lock(local_lock)
+            locks.end_cluster_lock(local_lock)
             journal.run_finished("failed", exit_code=int(ExitCode.BAD_INPUT), message="the answers file is not valid")
             return int(ExitCode.BAD_INPUT)
         plan = build_plan(spec, have_winrm_password="winrm" in handed, have_service_password="service" in handed)
@@ -94,7 +94,7 @@ def runner_main(run_dir: Path, answers: str, *, take_over: bool = False) -> int:
             lease.take()  # before anything changes; raises holding nothing
         except (ClusterBusy, LeaseUnavailable) as exc:
             restore()
-            runstore.end_cluster_lock(local_lock)
+            locks.end_cluster_lock(local_lock)
             code = _lease_refused(journal, exc)
         else:
             lease.keep(on_lost=_on_lease_lost(journal, cancel))
@@ -105,7 +105,7 @@ def runner_main(run_dir: Path, answers: str, *, take_over: bool = False) -> int:
                                    before_joins=gate).run()
             except Exception as exc:  # never leave a run without its end in the journal
                 lease.release()
-                runstore.end_cluster_lock(local_lock)
+                locks.end_cluster_lock(local_lock)
                 journal.step_failed("cluster", "run", error=f"the run stopped unexpectedly: {exc}",
                                     hint="see runner.log in the run folder")
                 journal.run_finished("failed", exit_code=int(ExitCode.FAILED))
@@ -114,7 +114,7 @@ def runner_main(run_dir: Path, answers: str, *, take_over: bool = False) -> int:
                 restore()
             # Free the cluster before saying the run ended: whoever follows may start the next run at once.
             lease.release()
-            runstore.end_cluster_lock(local_lock)
+            locks.end_cluster_lock(local_lock)
             message = {"done": f"done: {outcome.changed_steps} step(s) changed something",
                        "failed": f"{len(outcome.failures)} step(s) failed",
                        "cancelled": "cancelled at a safe point; run apply again to continue"}[outcome.status]
@@ -185,17 +185,17 @@ def _master_key_keeper(spec: ClusterSpec, redactor: Any, run_dir: Path,
     file's passphrase came with the secrets), and say where it went: the executor journals
     ``master_key_stored`` only for a place that really holds it, else ``master_key_not_stored`` with
     the hint built here (the command that reads the key again on node 1)."""
-    from octotui.secrets import store as sec
+    from octotui.secrets import master_key as mk
     def keep(key: str) -> MasterKeyKept:
         redactor.add(key)  # before anything can print it
         try:
-            kept = sec.keep_master_key(spec.connection_string, key, sec.recorded_master_key_store(run_dir),
-                                       passphrase=handed.get(sec.PASSPHRASE_SECRET))
+            kept = mk.keep_master_key(spec.connection_string, key, mk.recorded_master_key_store(run_dir),
+                                       passphrase=handed.get(mk.PASSPHRASE_SECRET))
         except Exception as exc:  # the run goes on: the key is still in node 1's configuration
-            kept = sec.MasterKeyKept(None, f"storing it failed unexpectedly: {exc}")
+            kept = mk.MasterKeyKept(None, f"storing it failed unexpectedly: {exc}")
         if kept.where:
             return kept
-        return sec.MasterKeyKept(None, kept.reason, _read_master_key_hint(spec))
+        return mk.MasterKeyKept(None, kept.reason, _read_master_key_hint(spec))
 
     return keep
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from octotui.errors import BadInput, ClusterBusy, OctotuiError
-from octotui.secrets.store import MasterKeyStore
+from octotui.secrets.master_key import MasterKeyStore
 
 #: In a run folder: the answers file the run was started from (a path, no secret), for resume and review.
 ANSWERS_POINTER = "answers.path"
@@ -33,7 +33,7 @@ def start_run(answers: str | Path, secrets: Mapping[str, str], *, home: Path | N
     Raises ``ClusterBusy`` when another run drives the same answers file (or executes ``resume``),
     ``BadInput`` for answers that do not validate."""
     from octotui.home import octotui_home, write_private_text
-    from octotui.run import detach
+    from octotui.run import detach, locks
     from octotui.run import store as runstore
     from octotui.run.cancel import clear_cancel_request
     from octotui.run.key_gate import set_key_gate
@@ -51,14 +51,14 @@ def start_run(answers: str | Path, secrets: Mapping[str, str], *, home: Path | N
     # the nodes is what keeps every other console, home and copy of the answers off the cluster.
     if resume is not None:
         run_dir = Path(resume)
-        if runstore.run_lock_held(run_dir):
+        if locks.run_lock_held(run_dir):
             raise ClusterBusy(f"run {run_dir.name} is already being executed; follow it with "
                               f"`octotui attach {run_dir.name}`")
     else:
         run_dir = runstore.create_run_dir(home)
     try:
-        lock = runstore.lock_cluster(home, answers_path, run_dir.name)
-    except runstore.LockBusy as exc:
+        lock = locks.lock_cluster(home, answers_path, run_dir.name)
+    except locks.LockBusy as exc:
         if resume is None:
             runstore.discard_unused_run_dir(run_dir)
         raise ClusterBusy(str(exc)) from None
@@ -68,7 +68,7 @@ def start_run(answers: str | Path, secrets: Mapping[str, str], *, home: Path | N
         write_private_text(run_dir / ANSWERS_POINTER, str(answers_path) + "\n")
         set_key_gate(run_dir, confirm_master_key)
         if master_key_store is not None:  # the encrypted file's passphrase goes with the secrets
-            from octotui.secrets.store import record_master_key_store
+            from octotui.secrets.master_key import record_master_key_store
 
             record_master_key_store(run_dir, master_key_store)
         argv = [sys.executable, "-m", "octotui", "_runner", "--run", str(run_dir), "--answers", str(answers_path)]

@@ -78,8 +78,9 @@ def dumps_answers(data: Mapping[str, Any]) -> str:
 
 
 def write_answers_file(path: Path, data: Mapping[str, Any]) -> Path:
-    """Write the answers atomically, readable by the owner only (they name hosts and accounts)."""
-    return write_private_text(Path(path), dumps_answers(data))
+    """Write the answers atomically, readable by the owner only (they name hosts and accounts); the folder
+    they are saved into is the user's, and keeps its permissions."""
+    return write_private_text(Path(path), dumps_answers(data), own_folder=False)
 
 
 def read_answers_data(path: Path) -> dict[str, Any]:

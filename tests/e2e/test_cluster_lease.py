@@ -25,16 +25,15 @@ import pytest
 
 from octotui.remote.session import NodeSession
 from octotui.run.lease import ClusterLease, Holder, LeaseRemote, Owner, this_console
-from octotui.run.store import (
+from octotui.run.locks import (
     cluster_lock_holder,
     cluster_lock_path,
-    create_run_dir,
     end_cluster_lock,
     inherited_cluster_lock,
     lock_cluster,
     lock_held,
-    process_start_token,
 )
+from octotui.run.store import create_run_dir, process_start_token
 from tests.fixtures.cli import journal, octotui, octotui_env, wait_for, write_answers
 from tests.fixtures.lab import LabProcess, running_lab
 
@@ -350,7 +349,7 @@ def test_the_runner_adopts_and_clears_the_lock_it_inherits(tmp_path: Path) -> No
     run = create_run_dir(home)
     held = lock_cluster(home, answers, "pending")  # what an older starter wrote
     child = ("import sys, pathlib\n"
-             "from octotui.run.store import inherited_cluster_lock, end_cluster_lock\n"
+             "from octotui.run.locks import inherited_cluster_lock, end_cluster_lock\n"
              "lock = inherited_cluster_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3])\n"
              "print('adopted' if lock else 'none', flush=True)\n"
              "sys.stdin.readline()\n"

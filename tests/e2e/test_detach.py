@@ -33,7 +33,8 @@ from octotui.run.detach import (
     read_handed_secrets,
     start_detached,
 )
-from octotui.run.store import cluster_lock_holder, create_run_dir, lock_cluster, process_alive, recorded_runner
+from octotui.run.locks import cluster_lock_holder, lock_cluster
+from octotui.run.store import create_run_dir, process_alive, recorded_runner
 
 SECRETS = {"winrm_password": "Pa55-w0rd:winrm", "service_password": "S3rvice\"quote'x"}
 

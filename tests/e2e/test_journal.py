@@ -16,28 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from octotui.run.journal import (
-    JOURNAL,
-    JournalWriter,
-    follow_events,
-    latest_run,
-    list_runs,
-    plan_summary,
-    read_events,
-    run_status,
-)
-from octotui.run.store import (
-    LockBusy,
-    RunNotFound,
-    cluster_lock_holder,
-    create_run_dir,
-    is_run_id,
-    lock_cluster,
-    lock_run,
-    new_run_id,
-    resolve_run,
-    run_lock_held,
-)
+from octotui.run.journal import JournalWriter, plan_summary
+from octotui.run.journal_read import JOURNAL, follow_events, latest_run, list_runs, read_events, run_status
+from octotui.run.locks import LockBusy, cluster_lock_holder, lock_cluster, lock_run, run_lock_held
+from octotui.run.store import RunNotFound, create_run_dir, is_run_id, new_run_id, resolve_run
 
 SECRET = "Hunter2-s3cr3t!"
 MASK = "********"
@@ -191,7 +173,7 @@ def test_reader_tolerates_a_torn_last_line_and_the_writer_continues_after_it(tmp
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, pathlib
     from octotui.run.journal import JournalWriter, plan_summary
-    from octotui.run.store import lock_run
+    from octotui.run.locks import lock_run
     run = pathlib.Path(sys.argv[1])
     class R:
         def redact(self, t): return t
@@ -329,7 +311,7 @@ def test_run_lock_and_cluster_lock_refuse_a_second_apply(tmp_path: Path) -> None
 def test_a_killed_holder_frees_the_cluster_lock(tmp_path: Path) -> None:
     home = tmp_path / "home"
     answers = tmp_path / "a.toml"
-    script = ("import sys, pathlib, time\nfrom octotui.run.store import lock_cluster\n"
+    script = ("import sys, pathlib, time\nfrom octotui.run.locks import lock_cluster\n"
               "lock_cluster(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), 'RUNX')\n"
               "print('locked', flush=True)\ntime.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(home), str(answers)], stdout=subprocess.PIPE, text=True)

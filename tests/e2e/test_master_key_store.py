@@ -28,13 +28,8 @@ import pytest
 from octotui.cli.progress import render
 from octotui.errors import BadInput, ExitCode, OctotuiError
 from octotui.run.progress import fold
-from octotui.secrets.store import (
-    PASSPHRASE_ENV,
-    decide_master_key_store,
-    keep_master_key,
-    master_key_ref,
-    open_encrypted_file_store,
-)
+from octotui.secrets.master_key import decide_master_key_store, keep_master_key
+from octotui.secrets.store import PASSPHRASE_ENV, master_key_ref, open_encrypted_file_store
 from tests.fixtures.cli import journal, octotui, octotui_env, write_answers
 from tests.fixtures.lab import LabProcess, run, running_lab
 

@@ -18,9 +18,11 @@ import pytest
 
 from octotui.cli.progress import LiveProgress, render_progress
 from octotui.run.cancel import cancel_requested
-from octotui.run.journal import JOURNAL, JournalWriter, plan_summary
+from octotui.run.journal import JournalWriter, plan_summary
+from octotui.run.journal_read import JOURNAL
+from octotui.run.locks import lock_run
 from octotui.run.progress import clean_text, fmt_duration
-from octotui.run.store import create_run_dir, lock_run
+from octotui.run.store import create_run_dir
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -247,7 +247,8 @@ def test_a_disk_that_fills_mid_run_fails_the_running_step_and_points_at_a_log_wi
 JOURNAL_ON_A_FULL_DISK = r"""
 import json, os, sys
 from pathlib import Path
-from octotui.run.journal import SPACE_RESERVE, JournalWriteError, JournalWriter, read_events
+from octotui.run.journal import SPACE_RESERVE, JournalWriteError, JournalWriter
+from octotui.run.journal_read import read_events
 from octotui.secrets.redact import Redactor
 
 disk, run = Path(sys.argv[1]), Path(sys.argv[2])

@@ -26,7 +26,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def _stop_runs(home: Path) -> None:
     """A test that failed half-way may leave a run waiting (e.g. for the master key): ask it to stop."""
     from octotui.run.cancel import request_cancel
-    from octotui.run.journal import list_runs
+    from octotui.run.journal_read import list_runs
 
     for run in list_runs(home):
         if run.status == "running":

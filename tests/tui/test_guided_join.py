@@ -56,6 +56,10 @@ def test_guided_join_reads_the_cluster_and_joins_a_node(cluster: LabProcess, iso
     assert not any(s in saved for s in secrets)
     notes = [m.notification.message for m in messages if isinstance(m, Notify)]
     assert not any(s in n for n in notes for s in secrets)
+    written = [p for p in isolated_home.rglob("*") if p.is_file()]  # answers, draft, the run's journal and logs
+    assert any(p.name == "journal.jsonl" for p in written)
+    leaks = [str(p) for p in written for s in secrets if s.encode() in p.read_bytes()]
+    assert leaks == []
 
 
 async def _walk(app: WizardApp, lab: LabProcess, messages: list[Any]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from octotui.home import octotui_home, private_dir, private_file, runs_dir, write_private_text
+from octotui.secrets.master_key import store_master_key
 from octotui.secrets.redact import MASK, Redactor
 from octotui.secrets.store import (
     CHOICE_FILE_NAME,
@@ -38,7 +39,6 @@ from octotui.secrets.store import (
     open_encrypted_file_store,
     refs_for,
     service_password_ref,
-    store_master_key,
     winrm_password_ref,
 )
 from octotui.spec.answers import load_answers

@@ -15,7 +15,8 @@ from octotui.cli.progress import render
 from octotui.plan.build import Plan, build_plan
 from octotui.remote.errors import RemoteError, ScriptError
 from octotui.run.executor import MAX_STEP_ATTEMPTS, Executor
-from octotui.run.journal import JournalWriter, read_events
+from octotui.run.journal import JournalWriter
+from octotui.run.journal_read import read_events
 from octotui.run.progress import fold
 from octotui.run.store import create_run_dir
 from octotui.secrets.redact import Redactor

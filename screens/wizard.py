@@ -1,0 +1,56 @@
+"""What a screen may ask of the wizard's app: the wizard as a protocol, so that no screen imports the app.
+
+The app (``octotui.screens.app.WizardApp``) imports every screen; a screen that imported the app back would
+close an import cycle. Screens reach the app through ``wizard_of(self.app)`` (``BaseScreen.wizard``) and see
+only what is declared here; ``WizardApp`` implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from octotui.screens.state import WizardState
+
+
+class Wizard(Protocol):
+    """The wizard's app as its screens and the command palette see it."""
+
+    #: The answers, the secrets in memory, where the wizard is.
+    state: WizardState
+    #: The state folder (``OCTOTUI_HOME``): drafts, runs, logs.
+    home: Path
+    #: No network at all (screenshots and snapshot tests): live checks and health reads do not start.
+    offline: bool
+    ascii_only: bool
+
+    # moving between screens
+    def jump_to(self, name: str) -> None: ...
+    def go_next(self, current: str) -> None: ...
+    def go_back(self) -> None: ...
+    def go_welcome(self) -> None: ...
+    def start_new(self, mode: str) -> None: ...
+    def start_guided(self, data: dict[str, Any], note: str) -> None: ...
+    def open_answers(self, path: str) -> None: ...
+    def reopen_draft(self) -> None: ...
+    def open_run(self, run_id: str) -> None: ...
+    def open_progress(self, run_dir: Path) -> None: ...
+    def open_finish(self, run_dir: Path | None) -> None: ...
+
+    # the draft, secrets, failures
+    def save_draft(self, screen: str = "") -> None: ...
+    def keep_secrets(self, then: Callable[[], None]) -> None: ...
+    def report_error(self, error: BaseException, context: str = ...) -> None: ...
+
+    # the command palette's actions
+    def action_diagnostics(self) -> None: ...
+    def action_screen_help(self) -> None: ...
+    async def action_quit(self) -> None: ...
+
+
+def wizard_of(app: object) -> Wizard:
+    """``app`` as the wizard. Only the wizard's app holds a ``WizardState``: a screen shown by any other app
+    fails here at once, not later on some missing attribute."""
+    assert isinstance(getattr(app, "state", None), WizardState), f"{type(app).__name__} is not the wizard"
+    return cast(Wizard, app)
