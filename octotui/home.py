@@ -83,6 +83,13 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte: ``os.write`` may write less than it is given (a signal, a full pipe)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def private_file(path: Path) -> Path:
     """Create ``path`` empty if missing (its folder private too) and make it 0600; what is in it is kept.
     Created 0600 from the start, so there is no moment when others could open it."""
@@ -109,9 +116,7 @@ def write_private_text(path: Path, text: str, *, own_folder: bool = True) -> Pat
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
         try:
-            view = memoryview(text.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, text.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -191,31 +191,24 @@ class NodeLogMirror:
 
     def _replace(self, body: bytes) -> None:
         """Write the local copy anew (atomically: a viewer sees a new file, as after a roll)."""
-        from octotui.home import open_private, private_dir
+        from octotui.home import open_private, private_dir, write_all
 
         private_dir(self.folder)
         tmp = self.path.with_name(f".{self.path.name}.part")
         fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
-            os.write(fd, self._prefix())
-            view = memoryview(body)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            write_all(fd, self._prefix() + body)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
         self._write_meta()
 
     def _append(self, body: bytes) -> None:
-        from octotui.home import open_private
+        from octotui.home import open_private, write_all
 
         fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            view = memoryview(body)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            write_all(fd, body)
         finally:
             os.close(fd)
         self._write_meta()

@@ -131,3 +131,26 @@ def test_error_dialog(snap_compare: Any, size: tuple[int, int], monkeypatch: pyt
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_diagnostics_screen(snap_compare: Any, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    import textual
+
+    import octotui
+
+    # The screen names the versions in use and the state folder: fixed here, so the picture shows the layout.
+    monkeypatch.setattr(textual, "__version__", "8.x")
+    monkeypatch.setattr(octotui, "__version__", "0.x")
+    monkeypatch.setenv("OCTOTUI_HOME", "/tmp/octotui-snapshot-home")
+    app = WizardApp(example_state(), offline=True)
+
+    async def ready(pilot: Any) -> None:
+        from octotui.screens.diagnostics import DiagnosticsScreen
+
+        app.push_screen(DiagnosticsScreen())
+        await wait_until(pilot, lambda: isinstance(app.screen, DiagnosticsScreen))
+        await pilot.press("x")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
