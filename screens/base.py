@@ -115,10 +115,10 @@ class WizardScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         steps = self.state.flow()
         where = f"{steps.index(self.NAME) + 1}/{len(steps)}" if self.NAME in steps else ""
-        yield Label(f"{self.TITLE_TEXT}  {where}  ({self.state.mode} mode)", classes="screen-title")
+        yield Label(f"{self.TITLE_TEXT}  {where}  ({self.state.mode} mode)", classes="screen-title", markup=False)
         with VerticalScroll(id="form"):
             yield from self.form()
-        yield Static("", id="status", classes="status")
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def form(self) -> ComposeResult:

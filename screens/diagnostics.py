@@ -27,10 +27,10 @@ consoles eat or change keys). Escape or ctrl+b goes back.
     ]
 
     def compose(self) -> ComposeResult:
-        yield Label("Diagnostics", classes="screen-title")
+        yield Label("Diagnostics", classes="screen-title", markup=False)
         with VerticalScroll(id="form"):
             yield Static("", id="terminal-info", markup=False)
-            yield Label("Key tester: press keys")
+            yield Label("Key tester: press keys", markup=False)
             yield Static("(no key yet)", id="key-seen", markup=False)
         yield Footer()
 

@@ -37,7 +37,7 @@ class ErrorDialog(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll():
                 yield Static(self.message, id="error-message", markup=False)
                 if self.hint:
@@ -68,7 +68,7 @@ class ConfirmDialog(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll():
                 yield Static(self.message, markup=False)
             with Horizontal():
@@ -97,7 +97,7 @@ class TextDialog(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll():
                 yield Static(self.text, markup=False)
             with Horizontal():
@@ -123,14 +123,14 @@ class PassphraseDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("No keyring works here", classes="dialog-title")
+            yield Label("No keyring works here", classes="dialog-title", markup=False)
             yield Static(self.why, markup=False)
             yield Static("\noctotui can keep the secrets in a file encrypted with a passphrase "
                          "(Argon2id + AES-GCM). It never stores them as plain text.", markup=False)
             yield Checkbox("I agree to keep secrets in the encrypted file", id="consent")
             yield Input(placeholder="passphrase", password=True, id="pass1")
             yield Input(placeholder="passphrase again", password=True, id="pass2")
-            yield Static("", id="pass-problem")
+            yield Static("", id="pass-problem", markup=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Use the encrypted file", id="ok", variant="primary")

@@ -40,13 +40,13 @@ the database). r reads it again. The run's journal and step logs stay under OCTO
         self.healthy: bool | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("Cluster health", id="health-title", classes="screen-title")
+        yield Label("Cluster health", id="health-title", classes="screen-title", markup=False)
         with VerticalScroll(id="form"):
-            yield Static("Reading the cluster's health…", id="headline")
+            yield Static("Reading the cluster's health…", id="headline", markup=False)
             yield DataTable(id="health", cursor_type="none", show_cursor=False)
             yield Static("", id="problems", markup=False)
             yield Static(NEXT_STEPS, id="next-steps", markup=False)
-        yield Static("", id="status", classes="status")
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

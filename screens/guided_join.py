@@ -49,18 +49,19 @@ and the master key (it can be read from the same node). ctrl+n reads; ctrl+b goe
 
     def compose(self) -> ComposeResult:
         winrm = self.state.data.get("winrm") if isinstance(self.state.data.get("winrm"), dict) else {}
-        yield Label("Guided join: read the cluster's settings from one of its nodes", classes="screen-title")
+        yield Label("Guided join: read the cluster's settings from one of its nodes", classes="screen-title",
+                    markup=False)
         with VerticalScroll(id="form"):
-            yield Label("Existing node (host or WinRM URL)")
+            yield Label("Existing node (host or WinRM URL)", markup=False)
             yield Input(placeholder="octo1.corp.example.com or http://host:5985/wsman", id="g-node")
-            yield Label("WinRM account")
+            yield Label("WinRM account", markup=False)
             yield Input(str(winrm.get("username", "")), placeholder="DOMAIN\\admin", id="g-user")
-            yield Label("WinRM password")
+            yield Label("WinRM password", markup=False)
             yield Input(self.state.secrets.get("winrm", ""), password=True, id="g-pass")
             yield Checkbox("HTTPS", value=bool(winrm.get("https", True)), id="g-https")
-            yield Label("or: the answers file of an earlier run")
+            yield Label("or: the answers file of an earlier run", markup=False)
             yield Input(placeholder="/path/to/answers.toml", id="g-answers")
-        yield Static("", id="status", classes="status")
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -436,7 +436,7 @@ class SourcePicker(ModalScreen["Source | str | None"]):
         from textual.containers import Vertical
 
         with Vertical(id="picker"):
-            yield Label("Open a log", classes="dialog-title")
+            yield Label("Open a log", classes="dialog-title", markup=False)
             options = OptionList(id="choices")
             yield options
             yield Input(placeholder="or the path of a file, then Enter", id="path")
@@ -543,7 +543,7 @@ cursor was written.
 
     # --- layout ----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Label("Logs", id="log-title")
+        yield Label("Logs", id="log-title", markup=False)
         yield LogLines(id="lines")
         yield Input(placeholder="search: text, or re: then a regular expression; Enter", id="search")
         yield Static("", id="status", markup=False)

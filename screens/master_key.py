@@ -47,13 +47,13 @@ class MasterKeyDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Master key of the new cluster (read from {self.node})", classes="dialog-title")
+            yield Label(f"Master key of the new cluster (read from {self.node})", classes="dialog-title", markup=False)
             yield Static("Without it no node can join the cluster and the database cannot be decrypted. "
                          "Record it in your password manager now; octotui also keeps it in the keyring "
                          "when one works.", markup=False)
             yield Static(masked(self.key), id="key", markup=False)
             yield Checkbox("I have recorded the master key somewhere safe", id="recorded")
-            yield Static("", id="key-status")
+            yield Static("", id="key-status", markup=False)
             with Horizontal():
                 yield Button("Reveal (ctrl+r)", id="reveal")
                 yield Button("Copy (ctrl+y)", id="copy")

@@ -57,7 +57,7 @@ Keys: F3 add a node, F4 remove the last one, ctrl+r reveal passwords, F2 the det
         yield Checkbox("Remember the password in the keyring", value="winrm" in self.state.remember,
                        id="remember-winrm")
         transport = str(winrm.get("transport") or "ntlm")
-        yield Label("Transport")
+        yield Label("Transport", markup=False)
         yield Select([(t, t) for t in TRANSPORTS], value=transport if transport in TRANSPORTS else "ntlm",
                      allow_blank=False, name="winrm.transport", id="transport")
         yield Checkbox("HTTPS (port 5986)", value=bool(get_value(self.state.data, "winrm.https", True)),
@@ -66,7 +66,7 @@ Keys: F3 add a node, F4 remove the last one, ctrl+r reveal passwords, F2 the det
         yield self.field("winrm.ca_cert", "CA certificate", placeholder="/path/to/ca.pem (HTTPS)")
         for i, _row in enumerate(self.nodes(), start=1):
             yield Label(f"Node {i}" + (" (creates the cluster)" if i == 1 and self.state.mode == "create" else ""),
-                        classes="group-title")
+                        classes="group-title", markup=False)
             yield self.field(f"nodes[{i}].host", "Host", placeholder="octo1.corp.example.com")
             yield self.field(f"nodes[{i}].endpoint", "Endpoint", placeholder="optional: https://host:5986/wsman")
 

@@ -73,7 +73,7 @@ master key is recorded (k shows it again).
         self.last_event_at = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Label(f"Run {self.run_dir.name}", id="run-title", classes="screen-title")
+        yield Label(f"Run {self.run_dir.name}", id="run-title", classes="screen-title", markup=False)
         yield ProgressBar(total=1, show_eta=False, id="overall")
         with Horizontal(id="progress-main"):
             yield StepTable(COLUMNS, id="steps")
@@ -84,7 +84,7 @@ master key is recorded (k shows it again).
                 yield Button("Abort (a)", id="abort")
                 yield Button("View log (l)", id="view-log")
         yield Log(max_lines=2000, id="output", auto_scroll=True)
-        yield Static("", id="status", classes="status")
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

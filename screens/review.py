@@ -42,15 +42,15 @@ the SSH session leaves it going; starting octotui again offers to attach.
 
     def compose(self) -> ComposeResult:
         title = "Review and resume" if self.resume else self.TITLE_TEXT
-        yield Label(f"{title}  ({self.state.mode} mode)", classes="screen-title")
+        yield Label(f"{title}  ({self.state.mode} mode)", classes="screen-title", markup=False)
         with VerticalScroll(id="form"):
             yield Static("", id="problems", markup=False)
-            yield Static("", id="warnings-title")
+            yield Static("", id="warnings-title", markup=False)
             yield VerticalScroll(id="warnings")
             yield Static("", id="plan", markup=False)
-            yield Label("Save the answers (no secrets) to")
+            yield Label("Save the answers (no secrets) to", markup=False)
             yield Input(str(self.default_path()), id="answers-path")
-        yield Static("", id="status", classes="status")
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def default_path(self) -> Path:

@@ -35,7 +35,7 @@ Directory when the answers have an [ad] table.
                          help_text="Held in memory only; a gMSA (name ending in $) needs none.")
         yield Checkbox("Remember the password in the keyring", value="service" in self.state.remember,
                        id="remember-service")
-        yield Static("Keyring: looking…", id="keyring-status")
+        yield Static("Keyring: looking…", id="keyring-status", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()

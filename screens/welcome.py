@@ -48,12 +48,12 @@ ctrl+q quits.
     ]
 
     def compose(self) -> ComposeResult:
-        yield Label("octotui: Octopus Deploy High Availability installer", classes="screen-title")
+        yield Label("octotui: Octopus Deploy High Availability installer", classes="screen-title", markup=False)
         with Vertical(id="form"):
             yield OptionList(id="actions")
             yield Input(placeholder="path of an answers file, then Enter", id="open-path")
-            yield Static("", id="runs-note")
-        yield Static("", id="status", classes="status")
+            yield Static("", id="runs-note", markup=False)
+        yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

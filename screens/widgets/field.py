@@ -61,11 +61,11 @@ class ValidatedField(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Label(self.label, classes="field-label")
+            yield Label(self.label, classes="field-label", markup=False)
             yield Input(self._value, placeholder=self.placeholder, password=self.password, id=self.id + "-in",
                         restrict=self.restrict, select_on_focus=False)
-            yield Static(glyph("none", self.ascii_only), classes="field-mark")
-        yield Static("", classes="field-reason")
+            yield Static(glyph("none", self.ascii_only), classes="field-mark", markup=False)
+        yield Static("", classes="field-reason", markup=False)
 
     @property
     def input(self) -> Input:
