@@ -41,6 +41,8 @@ def _css_path() -> str:
 
 class WizardApp(App[int]):
     TITLE = "octotui"
+    #: Under 32 rows the form fields drop their boxes (assets/wizard.tcss, Screen.-short).
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
     CSS_PATH = _css_path()
     COMMANDS: ClassVar = App.COMMANDS | {_wizard_commands}
     BINDINGS: ClassVar[list[Binding]] = [

@@ -18,7 +18,7 @@ from octotui.screens.dialogs import ConfirmDialog, TextDialog
 from octotui.screens.messages import CheckDone, ChecksStarted
 from octotui.screens.widgets.field import ValidatedField
 from octotui.screens.wizard import Wizard, wizard_of
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 #: How long typing must pause before the network checks start.
 DEBOUNCE_S = 0.4
 
+
+#: Narrower than this, a form screen's footer leaves out the command palette's hint to keep its own keys.
+PALETTE_HINT_MIN_WIDTH = 90
 
 class BaseScreen(Screen[Any]):
     """Every screen: help (F1), the title line, ASCII styling when asked for."""
@@ -119,7 +122,13 @@ class WizardScreen(BaseScreen):
         with VerticalScroll(id="form"):
             yield from self.form()
         yield Static("", id="status", classes="status", markup=False)
-        yield Footer()
+        # A form screen has up to seven keys: spaced out, or beside the palette's hint, they clip at 80
+        # columns. ctrl+p still opens the palette; the hint comes back on a wider terminal.
+        yield Footer(compact=True, show_command_palette=self.app.size.width >= PALETTE_HINT_MIN_WIDTH)
+
+    def on_resize(self, event: events.Resize) -> None:
+        for footer in self.query(Footer):
+            footer.show_command_palette = event.size.width >= PALETTE_HINT_MIN_WIDTH
 
     def form(self) -> ComposeResult:
         yield from ()
@@ -140,7 +149,8 @@ class WizardScreen(BaseScreen):
         return list(self.query(ValidatedField))
 
     def on_mount(self) -> None:
-        super().on_mount()
+        """Textual calls the on_mount of every class in the screen's MRO, subclass first, so no subclass
+        calls super().on_mount(): that would run this twice."""
         self.validate_syntax()
         self.schedule_checks(0.05)
         first = next(iter(self.query(Input)), None)

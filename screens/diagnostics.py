@@ -35,7 +35,6 @@ consoles eat or change keys). Escape or ctrl+b goes back.
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.refresh_info()
 
     def refresh_info(self) -> None:

@@ -50,7 +50,6 @@ the database). r reads it again. The run's journal and step logs stay under OCTO
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         table = self.query_one("#health", DataTable)
         for name, width in (("Node", 10), ("Ping", 6), ("Registered", 11), ("Service", 9), ("URL", None)):
             table.add_column(name, key=name.lower(), width=width)

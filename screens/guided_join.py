@@ -65,7 +65,6 @@ and the master key (it can be read from the same node). ctrl+n reads; ctrl+b goe
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#g-node", Input).focus()
 
     def action_back(self) -> None:

@@ -88,7 +88,6 @@ master key is recorded (k shows it again).
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#failure").display = False
         self.follow()
         self.set_interval(1.0, self._tick)

@@ -59,7 +59,6 @@ the SSH session leaves it going; starting octotui again offers to attach.
         return self.state.answers_file or (octotui_home() / "wizard" / "answers.toml")
 
     def on_mount(self) -> None:
-        super().on_mount()
         from octotui.plan.build import format_plan
         from octotui.run.prepare import prepare
         from octotui.secrets.redact import default_redactor

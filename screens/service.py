@@ -38,7 +38,6 @@ Directory when the answers have an [ad] table.
         yield Static("Keyring: looking…", id="keyring-status", markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
         if not self.wizard.offline:
             self.detect_keyring()
 

@@ -57,7 +57,6 @@ ctrl+q quits.
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#open-path", Input).display = False
         self.fill()
 
