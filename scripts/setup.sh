@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in python3-venv unixodbc tdsodbc tmux samba-ad-dc samba-ad-provision; do
+# libkrb5-dev (+gcc) builds python-gssapi; krb5-user gives kinit; faketime makes the clock-skew test's skew.
+for pkg in python3-venv unixodbc tdsodbc freetds-bin tmux samba-ad-dc samba-ad-provision libkrb5-dev krb5-user gcc \
+    faketime; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

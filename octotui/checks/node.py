@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline, run_within
 from octotui.checks.result import CheckFailure, CheckResult, Status
 from octotui.remote.errors import RemoteError, ScriptError
-from octotui.remote.session import NodeSession
+from octotui.remote.session import NodeSession, kerberos_target
 from octotui.spec.model import NodeSpec, WinRMSettings
 from octotui.spec.parsers.accounts import Account
 from octotui.spec.parsers.connstr import ConnectionString, as_connection_string
@@ -100,7 +100,7 @@ def _session(node: NodeSpec, winrm: WinRMSettings, password: str | None, deadlin
                               ca_cert=winrm.ca_cert, server_cert_validation=winrm.server_cert_validation,
                               cert_pem=winrm.cert_pem, cert_key_pem=winrm.cert_key_pem,
                               operation_timeout=max(1, math.floor(left)), connect_timeout=max(0.2, left),
-                              node=node.name)
+                              node=node.name, **kerberos_target(node, winrm))
     except RemoteError as exc:
         raise CheckFailure(f"{node.name}: {exc.message}", "", exc.hint) from exc
     # An abandoned session's thread ends by itself soon after the deadline: no wait is longer than this.

@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--allow-unencrypted", action="store_true",
                     help="accept Basic over plain HTTP (WinRM's AllowUnencrypted); refused otherwise")
     up.add_argument("--latency-ms", type=int, default=0, help="added latency per WinRM request")
+    up.add_argument("--timing", default="instant", metavar="PROFILE",
+                    help="how long simulated programs take: instant (default), or realistic (process starts, "
+                         "installs, database creation and service starts as long as on Windows; "
+                         "realistic:0.1 for a tenth of that)")
     up.add_argument("--fault", action="append", default=[], metavar="SPEC",
                     help="inject a fault, e.g. drop@OCTO2:after=10, msi:exit=1603, "
                          "slow:match=database,seconds=5, reboot@OCTO1:after=40,down=3, wsman500:after=5 "
@@ -65,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--share-access", action="append", default=[], metavar="ACCOUNT=LEVEL",
                     help="set an account's permission on the cluster's share: full, change, read or none, "
                          "e.g. WORK\\svcOctopus=read (repeatable; kept with the world)")
+    up.add_argument("--dc", action="store_true",
+                    help="also run a real Samba AD domain controller for the lab's domain on 127.0.0.2 (its "
+                         "accounts, a gMSA, SPNs and a keytab) and serve the share over SMB from the folder the "
+                         "nodes use; needs root and Samba (scripts/setup.sh installs it); provisioned once into "
+                         "the state folder, reused on the next start")
 
     insp = lab_sub.add_parser("inspect", help="print a lab world as one JSON object",
                               description="Print the world of a lab (running or stopped) as JSON: per node "
@@ -170,7 +179,8 @@ def _lab_up(args: argparse.Namespace) -> int:
     try:
         lab = Lab(LabOptions(nodes=args.nodes, state_dir=state, auth=args.auth, https=args.https,
                              allow_unencrypted=args.allow_unencrypted, latency_ms=args.latency_ms,
-                             faults=args.fault, share_access=args.share_access))
+                             faults=args.fault, share_access=args.share_access, timing=args.timing,
+                             dc=args.dc))
     except (LabError, FaultSpecError) as exc:
         err(str(exc))
         return int(ExitCode.BAD_INPUT)
@@ -184,7 +194,7 @@ def _lab_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         ready = lab.start()
-    except OSError as exc:
+    except (OSError, LabError) as exc:
         err(f"lab up could not start: {exc}")
         lab.stop()
         return int(ExitCode.FAILED)

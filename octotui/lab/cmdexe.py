@@ -15,10 +15,22 @@ The built-ins and redirections reach a UNC path through the lab's file server (`
 for the process's outbound account as Windows judges it: a WinRM network logon arrives as ANONYMOUS
 LOGON and is refused (the double hop).
 
-What is deliberately left out: ``(...)`` blocks, ``if``, ``for``, ``call``, ``start``, ``pushd`` and
-delayed expansion (they reach CreateProcess and fail as unknown programs), ``set /a`` and ``set /p``
-(refused with a lab message), programs started from a UNC path, and the interactive prompt of
-``del`` on a directory (the lab deletes as if ``/q`` were given).
+Started without ``/c`` (``cmd`` alone, or ``cmd /k LINE``) it is the interactive interpreter fed from a
+pipe, as WinRS feeds it: it prints its banner, then for each line read from stdin the prompt, the line
+itself (stdin is not a console, so cmd echoes what it reads) and the line's output, and a blank line
+before the next prompt; ``exit [N]`` or the end of stdin ends it. At the end of stdin the lab exits
+with the last ERRORLEVEL, as ReactOS's cmd does (Wine's cmd returns 0 there; Windows' own behaviour is
+not documented).
+
+What is deliberately left out: ``(...)`` blocks, delayed expansion, programs started from a UNC path, and
+the interactive prompt of ``del`` on a directory (the lab deletes as if ``/q`` were given). Windows
+commands the lab knows exist but does not simulate -- the built-ins in ``UNSIMULATED_BUILTINS`` (``copy``,
+``if``, ``for``, ``call``, ``start``, ...), ``set /a`` and ``set /p``, and the System32 tools in
+``UNSIMULATED_TOOLS`` (``findstr``, ``sort``, ``more``, ``ping``, ``sc``, ``net``, ``reg``, ...) -- fail
+with a message that starts ``lab limit:`` and exit code ``LAB_LIMIT_EXIT`` (9990), never with Windows'
+"is not recognized" (9009), which on Windows means the command does not exist. ``timeout`` is simulated
+as it behaves under WinRS: its stdin is a pipe, so it refuses at once ("ERROR: Input redirection is not
+supported, exiting the process immediately.", exit 1).
 """
 
 from __future__ import annotations
@@ -32,17 +44,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from octotui.lab import shares
+from octotui.lab import shares, timing
 from octotui.lab.process import Cancelled, NullSink, ProcessContext, Sink, StdinPipe
-from octotui.lab.winargs import split_program_name
+from octotui.lab.winargs import split_program_name, split_windows_args
 from octotui.lab.winfs import FsError, WinFS
 
 #: cmd.exe's own line limit; longer lines fail before anything runs ("The command line is too long.").
 MAX_LINE = 8191
 #: ERRORLEVEL after a parse-time syntax error ("& was unexpected at this time.").
 SYNTAX_ERRORLEVEL = 255
-#: The update build revision shown by ``ver`` when the node's version has only three parts.
-DEFAULT_UBR = 2340
+#: The simulated Windows build's update revision (UBR), added when the node's version has only three
+#: parts: 10.0.20348.2340 is a Windows Server 2022 build from a 2024 cumulative update. ``ver`` and the
+#: banner of an interactive cmd.exe both show ``windows_version``, so they always agree.
+WINDOWS_UBR = 2340
+DEFAULT_UBR = WINDOWS_UBR
+#: Exit code of a command the lab knows Windows has but does not simulate (a built-in such as ``copy`` or
+#: a System32 tool such as ``findstr``). Windows never sets it for these commands, so a script that meets
+#: it knows it hit the lab's limit, not a Windows error; the message says so too (``LAB_LIMIT_PREFIX``).
+LAB_LIMIT_EXIT = 9990
+LAB_LIMIT_PREFIX = "lab limit:"
 
 _BLANKS = " \t"
 _TOKEN_DELIMS = " \t,;="
@@ -433,24 +453,87 @@ class _Shell:
 
     # --- running a line ----------------------------------------------------------------------------
     def run(self, line: str) -> int:
+        """``cmd /c LINE``: apply the /c quote rule, run the first line, and return the exit code."""
         text = strip_c_quotes(line, self.is_executable).split("\n", 1)[0]
+        try:
+            self.run_text(text)
+        except _ExitShell as exc:
+            return exc.code
+        return self.errorlevel
+
+    def run_text(self, text: str) -> None:
+        """Run one line through cmd's phases (length check, %-expansion, parsing, execution).
+
+        A line cmd refuses sets ERRORLEVEL (1 for a long line, 255 for a syntax error); ``exit`` raises
+        ``_ExitShell`` for the caller, which ends the process.
+        """
         if utf16_length(text) > MAX_LINE:
             self.ctx.println("The command line is too long.")
-            return 1
+            self.errorlevel = 1
+            return
         text = expand_percent(text, self.lookup).replace("\r", "")
         if utf16_length(text) > MAX_LINE:
             self.ctx.println("The command line is too long.")
-            return 1
+            self.errorlevel = 1
+            return
         try:
             pipelines = parse_line(text)
         except CmdSyntaxError as exc:
             self.ctx.eprintln(str(exc))
-            return SYNTAX_ERRORLEVEL
-        try:
-            self.run_pipelines(pipelines)
-        except _ExitShell as exc:
-            return exc.code
-        return self.errorlevel
+            self.errorlevel = SYNTAX_ERRORLEVEL
+            return
+        self.run_pipelines(pipelines)
+
+    def prompt(self) -> str:
+        """The prompt as ``PROMPT`` (default ``$P$G``) describes it, for the codes an installer may meet."""
+        codes: dict[str, Callable[[], str]] = {
+            "p": lambda: self.ctx.cwd, "g": lambda: ">", "l": lambda: "<", "b": lambda: "|",
+            "q": lambda: "=", "s": lambda: " ", "$": lambda: "$", "_": lambda: "\n",
+            "n": lambda: self.ctx.cwd[:1], "e": lambda: "\x1b",
+            "v": lambda: f"Microsoft Windows [Version {windows_version(self.ctx.runtime.node.os_version)}]",
+        }
+        spec = self.ctx.env.get("PROMPT") or "$P$G"
+        out: list[str] = []
+        i = 0
+        while i < len(spec):
+            if spec[i] == "$" and i + 1 < len(spec):
+                make = codes.get(spec[i + 1].lower())
+                if make is not None:
+                    out.append(make())
+                i += 2
+            else:
+                out.append(spec[i])
+                i += 1
+        return "".join(out)
+
+    def interact(self, banner: bool) -> int:
+        """The interactive interpreter reading its commands from stdin (a pipe under WinRS).
+
+        As cmd does when stdin is not a console, it shows each line it reads after the prompt (unless
+        echo is off or the line starts with ``@``), and a blank line before the prompt after a command.
+        ``exit`` ends it with its code; the end of stdin with the last ERRORLEVEL.
+        """
+        ctx = self.ctx
+        if banner:
+            ctx.println(f"Microsoft Windows [Version {windows_version(ctx.runtime.node.os_version)}]")
+            ctx.println("(c) Microsoft Corporation. All rights reserved.")
+        blank_first = True
+        while True:
+            if self.echo_on:
+                if blank_first:
+                    ctx.println()
+                ctx.out(self.prompt())
+            raw = ctx.stdin.read_line(ctx.cancel)
+            if raw is None:
+                return self.errorlevel
+            text = raw.decode(ctx.encoding, errors="replace").rstrip("\r\n")
+            if self.echo_on and not text.lstrip(_BLANKS).startswith("@"):
+                ctx.println(text)
+            blank_first = bool(text.strip(_BLANKS))
+            try:
+                self.run_text(text)
+            except _ExitShell as exc:
+                return exc.code
 
     def run_pipelines(self, pipelines: list[Pipeline]) -> None:
         ok = True
@@ -555,6 +638,11 @@ class _Shell:
         text = cmd.text.lstrip(_TOKEN_DELIMS + "@")
         if not text.strip(_TOKEN_DELIMS):
             return True
+        first = re.split(r"[\s,;=/(]", text, maxsplit=1)[0].lower()
+        if text.startswith("(") or first in UNSIMULATED_BUILTINS:
+            what = "( ... ) blocks" if text.startswith("(") else f"the built-in command '{first}'"
+            self.errorlevel = lab_limit(cctx, f"the lab's cmd.exe does not simulate {what}.")
+            return False
         word = _builtin_word(text)
         if word is not None:
             name, rest, delim = word
@@ -586,6 +674,9 @@ class _Shell:
                 cctx.eprintln(MSG_PATH_NOT_FOUND)
                 return _STATUS_PATH_NOT_FOUND
         child = replace(cctx, env=self.ctx.env.copy(), cwd=self.ctx.cwd)
+        tool = _windows_tool(name)
+        if tool is not None and self.ctx.runtime.resolve_program(name, child) is None:
+            return _run_tool(child, tool, command_line)
         return self.ctx.runtime.run_program_line(child, command_line)
 
 
@@ -824,8 +915,7 @@ def _set(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | Non
     arg = rest.lstrip(_BLANKS)
     env = shell.ctx.env
     if arg[:2].lower() in ("/a", "/p"):
-        ctx.eprintln("lab: SET /A and SET /P are not simulated by the lab's cmd.exe.")
-        return 1
+        return lab_limit(ctx, "the lab's cmd.exe does not simulate SET /A and SET /P.")
     if not arg.strip(_BLANKS):
         for name in sorted(env, key=str.upper):
             ctx.println(f"{name}={env[name]}")
@@ -875,11 +965,8 @@ def _cd(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None
 
 
 def _ver(shell: _Shell, ctx: ProcessContext, rest: str, delim: str) -> int | None:
-    version = shell.ctx.runtime.node.os_version
-    if version.count(".") == 2:
-        version = f"{version}.{DEFAULT_UBR}"
     ctx.println()
-    ctx.println(f"Microsoft Windows [Version {version}]")
+    ctx.println(f"Microsoft Windows [Version {windows_version(shell.ctx.runtime.node.os_version)}]")
     return None
 
 
@@ -891,5 +978,140 @@ _BUILTINS: dict[str, Builtin] = {
 
 def run_line(ctx: ProcessContext, line: str) -> int:
     """Run ``cmd.exe /c LINE`` in ``ctx``; return cmd's exit code (its final ERRORLEVEL)."""
+    timing.spend(ctx, timing.START_CMD)
     comspec = ctx.env.get("ComSpec", "C:\\Windows\\System32\\cmd.exe")
     return _Shell(ctx, f"{comspec} /c {line}").run(line)
+
+
+def run_program(ctx: ProcessContext, argv: list[str], command_line: str) -> int:
+    """``cmd.exe`` started as a program (by WinRS's own cmd, a scheduled task or another shell).
+
+    Its switches come first: ``/q`` turns echo off; ``/c LINE`` runs the line and ends; ``/k LINE`` runs
+    the line and then reads commands from stdin; with neither, it prints its banner and reads commands
+    from stdin. ``/d``, ``/s``, ``/a``, ``/u``, ``/e:``, ``/f:``, ``/v:`` and ``/t:`` change nothing the
+    lab models and are skipped.
+    """
+    timing.spend(ctx, timing.START_CMD)
+    _name, rest = split_program_name(command_line)
+    echo_on = True
+    while True:
+        rest = rest.lstrip(_BLANKS)
+        m = re.match(r"/(\S)(\S*)", rest)
+        if m is None:
+            break
+        switch = m.group(1).lower()
+        if switch in ("c", "k"):
+            line = rest[2:]
+            shell = _Shell(ctx, command_line)
+            shell.echo_on = echo_on
+            if switch == "c":
+                return shell.run(line)
+            try:
+                shell.run_text(strip_c_quotes(line, shell.is_executable).split("\n", 1)[0])
+            except _ExitShell as exc:
+                return exc.code
+            return shell.interact(banner=False)
+        if switch == "q":
+            echo_on = False
+        rest = rest[m.end():]
+    shell = _Shell(ctx, command_line)
+    shell.echo_on = echo_on
+    return shell.interact(banner=True)
+
+
+def windows_version(os_version: str) -> str:
+    """The full build number the node shows (``ver``, the banner): its version plus ``WINDOWS_UBR``."""
+    return f"{os_version}.{WINDOWS_UBR}" if os_version.count(".") == 2 else os_version
+
+
+def lab_limit(ctx: ProcessContext, what: str) -> int:
+    """Refuse something the lab does not simulate, in words no Windows error uses; return its exit code."""
+    ctx.eprintln(f"{LAB_LIMIT_PREFIX} {what} (octotui lab; exit code {LAB_LIMIT_EXIT})")
+    return LAB_LIMIT_EXIT
+
+
+#: cmd.exe built-ins the lab does not simulate: Windows runs them, so "is not recognized" would be wrong.
+UNSIMULATED_BUILTINS = frozenset({
+    "assoc", "break", "call", "cls", "color", "copy", "date", "dpath", "endlocal", "for", "ftype", "goto",
+    "if", "keys", "mklink", "move", "path", "pause", "popd", "prompt", "pushd", "rd", "ren", "rename",
+    "rmdir", "setlocal", "shift", "start", "time", "title", "verify", "vol",
+})
+#: Programs every Windows Server has (System32) that the lab does not simulate, unless a test or a
+#: world puts a program of that name on the node. ``timeout`` and ``ping`` are simulated in part.
+UNSIMULATED_TOOLS = frozenset({
+    "attrib", "bcdedit", "certutil", "choice", "clip", "cscript", "curl", "dism", "expand", "fc", "find",
+    "findstr", "fsutil", "gpupdate", "icacls", "ipconfig", "more", "net", "net1", "netsh", "netstat",
+    "nslookup", "ping", "query", "reg", "robocopy", "runas", "sc", "schtasks", "setx", "sfc", "shutdown",
+    "sort", "systeminfo", "takeown", "tar", "taskkill", "tasklist", "timeout", "tree", "w32tm", "wevtutil",
+    "where", "wmic", "wscript", "xcopy",
+})
+_SYSTEM_DIRS = ("c:\\windows\\system32", "c:\\windows")
+
+
+def _windows_tool(name: str) -> str | None:
+    """The System32 tool a program name means (``findstr``, ``C:\\Windows\\System32\\sort.exe``), if any."""
+    path = name.replace("/", "\\").strip('"')
+    folder, base = ntpath.split(path)
+    if folder and folder.rstrip("\\").lower() not in _SYSTEM_DIRS:
+        return None
+    stem, ext = ntpath.splitext(base.lower())
+    if ext not in ("", ".exe", ".com"):
+        return None
+    return stem if stem in UNSIMULATED_TOOLS else None
+
+
+def _run_tool(ctx: ProcessContext, tool: str, command_line: str) -> int:
+    """Start a System32 tool: logged as the process it is, then simulated or refused as the lab's limit."""
+    rec = ctx.runtime.log_process(command_line, ctx.identity.account)
+    code = LAB_LIMIT_EXIT
+    try:
+        args = split_windows_args(command_line)[1:]
+        if tool == "timeout":
+            code = _timeout(ctx, args)
+        elif tool == "ping" and _ping_loopback(args) is not None:
+            code = _ping(ctx, args)
+        else:
+            code = lab_limit(ctx, f"the lab does not simulate {tool}.exe.")
+        return code
+    finally:
+        rec.exit_code, rec.ended = code, time.time()
+
+
+def _timeout(ctx: ProcessContext, args: list[str]) -> int:
+    """``timeout`` under WinRS: its stdin is a pipe, so it refuses before waiting (with or without /nobreak)."""
+    if any(a == "/?" for a in args):
+        ctx.println("TIMEOUT [/T] timeout [/NOBREAK]")
+        return 0
+    ctx.eprintln("ERROR: Input redirection is not supported, exiting the process immediately.")
+    return 1
+
+
+def _ping_loopback(args: list[str]) -> int | None:
+    """The echo count of ``ping [-n N] 127.0.0.1``, the form scripts use to wait; None for any other form."""
+    count, host, i = 4, None, 0
+    while i < len(args):
+        a = args[i].lower()
+        if a in ("-n", "/n") and i + 1 < len(args) and args[i + 1].isdigit():
+            count, i = int(args[i + 1]), i + 2
+        elif host is None and not a.startswith(("-", "/")):
+            host, i = a, i + 1
+        else:
+            return None
+    return count if host == "127.0.0.1" and 1 <= count <= 3600 else None
+
+
+def _ping(ctx: ProcessContext, args: list[str]) -> int:
+    """Ping the loopback address: one reply a second, then Windows' statistics block."""
+    count = _ping_loopback(args) or 4
+    ctx.println()
+    ctx.println("Pinging 127.0.0.1 with 32 bytes of data:")
+    for n in range(count):
+        if n:
+            ctx.sleep(1.0)
+        ctx.println("Reply from 127.0.0.1: bytes=32 time<1ms TTL=128")
+    ctx.println()
+    ctx.println("Ping statistics for 127.0.0.1:")
+    ctx.println(f"    Packets: Sent = {count}, Received = {count}, Lost = 0 (0% loss),")
+    ctx.println("Approximate round trip times in milli-seconds:")
+    ctx.println("    Minimum = 0ms, Maximum = 0ms, Average = 0ms")
+    return 0

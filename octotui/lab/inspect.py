@@ -85,6 +85,7 @@ def _node(node: NodeState) -> dict[str, Any]:
             for s in sorted(node.services.values(), key=lambda s: s.name.lower())
         ],
         "http_requests": node.http_requests,
+        "auth_requests": dict(sorted(node.auth_requests.items())),
         "shells_opened": node.shells_opened,
         "process_log": [
             {"command_line": p.command_line, "account": p.account, "exit_code": p.exit_code}

@@ -97,6 +97,28 @@ class StdinPipe:
             self._buf.clear()
             return data
 
+    def read_line(self, cancel: threading.Event | None = None) -> bytes | None:
+        """Block until a whole line (ending in LF) or End arrives; None once End came and nothing is left.
+
+        An interactive cmd.exe reads its commands this way: each WinRS Send may carry part of a line,
+        one line or several, and the last line may lack its line end.
+        """
+        with self._cond:
+            while b"\n" not in self._buf and not self._eof:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                self._cond.wait(0.1)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            end = self._buf.find(b"\n")
+            if end < 0:
+                if not self._buf:
+                    return None
+                end = len(self._buf) - 1
+            line = bytes(self._buf[:end + 1])
+            del self._buf[:end + 1]
+            return line
+
     def read_available(self) -> bytes:
         with self._cond:
             data = bytes(self._buf)

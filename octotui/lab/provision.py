@@ -1,7 +1,8 @@
 """Building a new lab world: a domain, N freshly built Windows nodes, an empty SQL Server and a share.
 
 A new node looks like a Windows Server that an administrator has just joined to the domain: system
-programs on disk, the Octopus installers staged under ``C:\\Install``, nothing of Octopus installed.
+programs on disk, the Octopus installers staged under ``C:\\Install``, its built-in local Administrator,
+nothing of Octopus installed.
 """
 
 from __future__ import annotations
@@ -58,6 +59,23 @@ def make_password() -> str:
     return "Lab-" + body + "9a"
 
 
+#: The built-in local administrator every node has (``OCTO1\\Administrator``); WinRM takes Basic for it.
+LOCAL_ADMIN = "Administrator"
+
+
+def ensure_local_admins(world: World) -> str:
+    """Give every node the local Administrator it lacks (a world saved before nodes had one) and return its
+    password. The nodes share one password, as machines built from one image do before LAPS rotates it,
+    so one answers file with ``transport = "basic"`` reaches them all."""
+    with world.lock:
+        existing = [n.local_accounts[LOCAL_ADMIN.lower()] for n in world.nodes
+                    if LOCAL_ADMIN.lower() in n.local_accounts]
+        password = existing[0].password if existing else make_password()
+        for node in world.nodes:
+            node.local_accounts.setdefault(LOCAL_ADMIN.lower(), Account(sam=LOCAL_ADMIN, password=password))
+    return password
+
+
 def new_node(name: str, versions: tuple[str, ...]) -> NodeState:
     fs = WinFS()
     for path, program in SYSTEM_PROGRAMS.items():
@@ -94,4 +112,6 @@ def new_world(node_count: int = 3, versions: tuple[str, ...] = DEFAULT_VERSIONS)
         for v in versions
     }
     nodes = [new_node(f"OCTO{i}", versions) for i in range(1, node_count + 1)]
-    return World(directory=directory, nodes=nodes, sql=sql, files=files, installers=installers)
+    world = World(directory=directory, nodes=nodes, sql=sql, files=files, installers=installers)
+    ensure_local_admins(world)
+    return world

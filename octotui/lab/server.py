@@ -24,10 +24,18 @@ from octotui.lab.faults import FaultPlan
 from octotui.lab.identity import same_account
 from octotui.lab.ntlm_users import write_user_file
 from octotui.lab.private import write_private
-from octotui.lab.provision import DATABASE_NAME, SHARE_NAME, installer_bytes, new_world
+from octotui.lab.provision import (
+    DATABASE_NAME,
+    LOCAL_ADMIN,
+    SHARE_NAME,
+    ensure_local_admins,
+    installer_bytes,
+    new_world,
+)
 from octotui.lab.runtime import NodeRuntime
 from octotui.lab.settings import LabSettings
 from octotui.lab.state import World
+from octotui.lab.timing import TimingSpecError, parse_timing
 from octotui.lab.wiring import all_programs, all_services
 
 if TYPE_CHECKING:
@@ -54,6 +62,10 @@ class LabOptions:
     #: Share permissions set at start, ``ACCOUNT=LEVEL`` (``full``, ``change``, ``read`` or ``none``) on the
     #: cluster's share, as ``set_share_access`` sets them while the lab runs.
     share_access: list[str] = field(default_factory=list)
+    #: Run a real Samba AD DC for the lab's domain and serve the share over SMB (``octotui.lab.dc``; root only).
+    dc: bool = False
+    #: How long simulated programs take: ``instant``, ``realistic`` or ``realistic:SCALE`` (``timing``).
+    timing: str = "instant"
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -80,6 +92,10 @@ class Lab:
                 raise LabError(f"--share-access {grant!r}: write it as DOMAIN\\account=LEVEL, LEVEL one of "
                                f"{', '.join(SHARE_ACCESS)} (e.g. WORK\\svcOctopus=read)")
             self._grants.append((account, level))
+        try:
+            self.timing = parse_timing(options.timing)
+        except TimingSpecError as exc:
+            raise LabError(str(exc)) from None
         self.state_dir = options.state_dir.resolve()
         self.faults = FaultPlan.parse(options.faults)
         if options.latency_ms:
@@ -94,6 +110,8 @@ class Lab:
         self._stopped = False
         self._save_lock = threading.Lock()
         self.tds: Any = None
+        self.dc: Any = None  # octotui.lab.dc.lab_dc.LabDC, imported only with --dc
+        self.dc_info: Any = None
 
     # --- life cycle ------------------------------------------------------------------------------
     @property
@@ -141,14 +159,19 @@ class Lab:
         from octotui.lab.winrm import WinRMEndpoint
 
         self.world = self._load_or_create()
+        ensure_local_admins(self.world)  # a world saved before nodes had their local Administrator
         for account, level in self._grants:
             self.set_share_access(account, level)
         previous = self._previous_ports()
         ntlm_file = Path(write_user_file(self.world, self.state_dir / "ntlm-users.txt"))
         from octotui.lab.tds import TdsServer
 
-        self.tds = TdsServer(self.world, host="127.0.0.1", port=self._free_port(self.world.sql.port),
-                             ntlm_user_file=str(ntlm_file))
+        tds_port = self._free_port(self.world.sql.port)
+        if self.options.dc:
+            self._start_dc(tds_port)  # before any listener: the SQL SPN names the port, the acceptors the keytab
+        self.tds = TdsServer(self.world, host="127.0.0.1", port=tds_port,
+                             ntlm_user_file=str(ntlm_file),
+                             kerberos_keytab=self.dc_info.keytab if self.options.dc else None)
         self.tds.start()
         with self.world.lock:
             self.world.sql.port = self.tds.port
@@ -168,7 +191,11 @@ class Lab:
                                         username=d.qualified(admin.sam), password=admin.password))
 
         installer_port = self._serve_installers(previous.get("installer_port", 0))
-        settings = LabSettings(installer_base_url=f"http://127.0.0.1:{installer_port}/octopus/", faults=self.faults)
+        settings = LabSettings(installer_base_url=f"http://127.0.0.1:{installer_port}/octopus/", faults=self.faults,
+                               timing=self.timing)
+        if self.dc_info is not None:
+            settings.kerberos_keytab = self.dc_info.keytab
+            settings.kerberos_realm = self.dc_info.realm
         programs, services = all_programs(), all_services()
         for node in self.world.nodes:
             runtime = NodeRuntime(self.world, node, settings, programs, services)
@@ -219,6 +246,8 @@ class Lab:
             server.shutdown()
             server.server_close()
         self.save()
+        if self.dc is not None:
+            self.dc.stop()
         lab_json = self.state_dir / "lab.json"
         if lab_json.exists():
             lab_json.unlink()
@@ -228,6 +257,32 @@ class Lab:
             self.world.save(self.world_file)
 
     # --- pieces ----------------------------------------------------------------------------------
+    def _start_dc(self, sql_port: int) -> None:
+        """Start the lab's Samba DC and move the share into the folder smbd serves; LabError saying why not."""
+        try:
+            from octotui.lab.dc.diskfs import DiskFS
+            from octotui.lab.dc.lab_dc import LabDC
+            from octotui.lab.dc.sambadc import DCUnavailable
+        except ImportError as exc:  # the DC's Python needs (cryptography, ldap3) come with the test extra
+            raise LabError(f"--dc: {exc}; install octotui with its test extra (scripts/setup.sh does)") from exc
+        from octotui.lab.kerberos import gssapi_missing
+
+        missing = gssapi_missing()  # the nodes and the SQL Server accept Kerberos with --dc
+        if missing:
+            raise LabError(f"--dc: {missing}")
+        self.dc = LabDC(self.state_dir, self.world, SHARE_NAME)
+        try:
+            self.dc_info = self.dc.start(sql_port)
+        except DCUnavailable as exc:
+            self.dc = None
+            raise LabError(f"--dc: the lab's domain controller cannot start: {exc}") from exc
+        with self.world.lock:
+            share = self.world.files.share(SHARE_NAME)
+            if share is not None and not isinstance(share.fs, DiskFS):
+                disk = DiskFS(self.dc_info.share_folder, f"\\\\{self.world.files.host}\\{share.name}")
+                disk.load_from(share.fs)
+                share.fs = disk
+
     def _previous_ports(self) -> dict[str, int]:
         saved = self.state_dir / "ports.json"
         try:
@@ -362,9 +417,15 @@ class Lab:
         d = self.world.directory
         admin, svc = d.accounts["labadmin"], d.accounts["svcoctopus"]
         scheme = "https" if self.options.https else "http"
+        local = self.world.nodes[0].local_accounts[LOCAL_ADMIN.lower()]
+        local_admin = {"username": local.sam, "password": local.password}
+        domain_admin = {"username": f"{d.domain}\\{admin.sam}", "password": admin.password}
         doc: dict[str, Any] = {
             "domain": d.domain,
-            "admin": {"username": f"{d.domain}\\{admin.sam}", "password": admin.password},
+            # Windows' WinRM takes Basic for local accounts only: with --auth basic, WinRM's admin is local.
+            "admin": local_admin if self.options.auth == "basic" else domain_admin,
+            "domain_admin": domain_admin,
+            "local_admin": local_admin,
             "service_account": {"username": f"{d.domain}\\{svc.sam}", "password": svc.password},
             "nodes": [
                 {"name": n.name, "endpoint": f"{scheme}://127.0.0.1:{n.winrm_port}/wsman", "web_port": n.web_port}
@@ -384,6 +445,13 @@ class Lab:
         }
         if ca_cert is not None:
             doc["ca_cert"] = str(ca_cert)
+        if self.dc_info is not None:
+            from octotui.lab.dc.lab_dc import node_fqdn
+
+            doc["dc"] = self.dc_info.ready()
+            doc["share"] = f"\\\\{self.dc_info.address}\\{SHARE_NAME}"  # where real SMB clients find it
+            for entry in doc["nodes"]:
+                entry["host"] = node_fqdn(entry["name"], self.dc_info.dns_domain)
         ports = {"installer_port": installer_port}
         write_private(self.state_dir / "ports.json", json.dumps(ports))
         return doc
@@ -408,7 +476,7 @@ class Lab:
         if "ca_cert" in r:
             lines.append(f'ca_cert = "{_toml_escape(r["ca_cert"])}"')
         for n in r["nodes"]:
-            lines += ["", "[[nodes]]", f'host = "{n["name"]}"', f'endpoint = "{n["endpoint"]}"',
+            lines += ["", "[[nodes]]", f'host = "{n.get("host", n["name"])}"', f'endpoint = "{n["endpoint"]}"',
                       'home = "C:\\\\Octopus"']
         lines += [
             "", "[service_account]", f'username = "{_toml_escape(r["service_account"]["username"])}"',
@@ -416,8 +484,14 @@ class Lab:
             "", "[storage]", f'cluster_shared = "{_toml_escape(r["share"])}"',
             "", "[web]", 'listen_prefixes = ["http://+:80/"]', "force_ssl = false", "comms_port = 10943",
             "", "[install]", f'source = "{_toml_escape(r["installers"][versions[-1]]["node_path"])}"',
-            "", "[admin]", f'username = "{_toml_escape(r["admin"]["username"])}"', "",
+            "", "[admin]", f'username = "{_toml_escape(r["domain_admin"]["username"])}"', "",
         ]
+        if "dc" in r:
+            dc = r["dc"]
+            lines += [
+                "[ad]", f'domain_controller = "{dc["address"]}"', f'dns_domain = "{dc["dns_domain"]}"',
+                f'ca_cert = "{_toml_escape(dc["ca_cert"])}"', f'nameservers = ["{dc["nameserver"]}"]', "",
+            ]
         return "\n".join(lines)
 
 

@@ -37,12 +37,17 @@ Want = Literal["read", "write"]
 def network_account(world: World, identity: Identity, machine: str | None = None) -> str:
     """The account another machine sees when this process authenticates to it.
 
-    LocalSystem and NetworkService go out as the computer account (``DOMAIN\\NODE$``); LocalService and
-    a network logon without credentials go out as ANONYMOUS LOGON.
+    LocalSystem and NetworkService go out as the computer account (``DOMAIN\\NODE$``); LocalService, a
+    network logon without credentials and a local account of the node (``OCTO1\\Administrator``: no other
+    machine knows it) go out as ANONYMOUS LOGON.
     """
     outbound = identity.outbound_account
     low = outbound.lower()
     if outbound == ANONYMOUS or low in _NO_NETWORK_IDENTITY:
+        return ANONYMOUS
+    prefix = low.split("\\", 1)[0] if "\\" in low else None
+    if prefix is not None and low not in _MACHINE_ACCOUNTS and (prefix == "." or any(
+            n.name.lower() == prefix for n in world.nodes)):
         return ANONYMOUS
     if low in _MACHINE_ACCOUNTS:
         return f"{world.directory.domain}\\{machine}$" if machine else ANONYMOUS
@@ -54,7 +59,13 @@ def host_matches(world_host: str, typed: str) -> bool:
     t, w = typed.strip().lower(), world_host.strip().lower()
     if t == w:
         return True
-    return t in _LOOPBACK and w in _LOOPBACK
+    return _loopback(t) and _loopback(w)
+
+
+def _loopback(host: str) -> bool:
+    """Any 127/8 address counts: with ``lab up --dc`` the same share is served over real SMB on the DC's
+    loopback address (127.0.0.2), and a node that types that address must reach the share it stands for."""
+    return host in _LOOPBACK or (host.startswith("127.") and host.count(".") == 3)
 
 
 @dataclass(frozen=True)

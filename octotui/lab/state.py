@@ -23,7 +23,7 @@ OCTOPUS_REG_KEY = "HKLM\\SOFTWARE\\Octopus\\OctopusServer"
 
 @dataclass
 class Account:
-    """A domain account as the lab's directory knows it."""
+    """An account as the lab's directory (or a node's local SAM, ``NodeState.local_accounts``) knows it."""
 
     sam: str
     password: str = ""
@@ -61,18 +61,23 @@ class Directory:
 
     def logon_error(self, name: str, password: str) -> str | None:
         """None when a logon with this password would succeed, else the reason as Windows words it."""
-        acct = self.find(name)
-        if acct is None or (not acct.gmsa and acct.password != password):
-            return "The user name or password is incorrect."
-        if not acct.enabled:
-            return "The referenced account is currently disabled and may not be logged on to."
-        if acct.locked:
-            return "The referenced account is currently locked out and may not be logged on to."
-        if acct.password_expired:
-            return "The user's password has expired."
-        if acct.must_change_password:
-            return "The user's password must be changed before signing in."
-        return None
+        return account_logon_error(self.find(name), password)
+
+
+def account_logon_error(acct: Account | None, password: str) -> str | None:
+    """Why a logon to ``acct`` with ``password`` fails, as Windows words it (None: it succeeds); the same
+    rules hold for a domain account and a node's local (SAM) account."""
+    if acct is None or (not acct.gmsa and acct.password != password):
+        return "The user name or password is incorrect."
+    if not acct.enabled:
+        return "The referenced account is currently disabled and may not be logged on to."
+    if acct.locked:
+        return "The referenced account is currently locked out and may not be logged on to."
+    if acct.password_expired:
+        return "The user's password has expired."
+    if acct.must_change_password:
+        return "The user's password must be changed before signing in."
+    return None
 
 
 @dataclass
@@ -116,8 +121,31 @@ class NodeState:
     drive_free_bytes: dict[str, int] = field(default_factory=lambda: {"C:": 80 * 1024**3})
     process_log: list[ProcessRecord] = field(default_factory=list)
     http_requests: int = 0
+    #: WinRM requests by the authentication method that carried them (``lab inspect``): basic, certificate,
+    #: ntlm, kerberos, credssp, or none (refused before any credentials, or unauthenticated Identify).
+    auth_requests: dict[str, int] = field(default_factory=dict)
     shells_opened: int = 0
     boot_count: int = 1
+    #: The node's local (SAM) accounts by lower-case name: the built-in Administrator. Windows' WinRM takes
+    #: Basic authentication for these only; they mean nothing to another machine (SQL Server, the share).
+    local_accounts: dict[str, Account] = field(default_factory=dict)
+
+    # --- local accounts --------------------------------------------------------------------------
+    def local_account(self, name: str) -> Account | None:
+        """The local account ``name`` names on this node: ``user``, ``.\\user`` or ``NODE\\user``
+        (case-insensitive); None for another machine's or the domain's account."""
+        n = name.strip()
+        if "\\" in n:
+            prefix, _, n = n.partition("\\")
+            if prefix.lower() not in (".", self.name.lower()):
+                return None
+        elif "@" in n:
+            return None
+        return self.local_accounts.get(n.lower())
+
+    def qualified_local(self, sam: str) -> str:
+        """How Windows names a local account of this node: ``OCTO1\\Administrator``."""
+        return f"{self.name}\\{sam}"
 
     # --- registry --------------------------------------------------------------------------------
     def reg_get(self, key: str, value: str) -> str | None:
@@ -157,8 +185,10 @@ class NodeState:
             "drive_free_bytes": self.drive_free_bytes,
             "process_log": [asdict(p) for p in self.process_log],
             "http_requests": self.http_requests,
+            "auth_requests": dict(self.auth_requests),
             "shells_opened": self.shells_opened,
             "boot_count": self.boot_count,
+            "local_accounts": {k: asdict(v) for k, v in self.local_accounts.items()},
         }
 
     @classmethod
@@ -176,8 +206,10 @@ class NodeState:
             drive_free_bytes=d.get("drive_free_bytes", {"C:": 80 * 1024**3}),
             process_log=[ProcessRecord(**p) for p in d.get("process_log", [])],
             http_requests=d.get("http_requests", 0),
+            auth_requests=dict(d.get("auth_requests", {})),
             shells_opened=d.get("shells_opened", 0),
             boot_count=d.get("boot_count", 1),
+            local_accounts={k: Account(**v) for k, v in d.get("local_accounts", {}).items()},
         )
 
 

@@ -12,6 +12,7 @@ The ping body's fields are the reference's [I] reading of ``OctopusServerNodeRes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import socket
@@ -31,11 +32,18 @@ PING_PATH = "/api/octopusservernodes/ping"
 API_PATH = "/api"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+def _reserve(host: str, port: int) -> socket.socket:
+    """A socket bound to the node's web port but not listening: it holds the port while the service is
+    stopped (a connection is refused, as on a node whose service is down), so no other socket of this
+    machine (a client's ephemeral port, another lab) can take it between the lab's start and the service's."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 def _iso(ts: float) -> str:
@@ -54,7 +62,8 @@ class NodeWebServer:
     def __init__(self, runtime: NodeRuntime, host: str = "127.0.0.1", port: int = 0) -> None:
         self.runtime = runtime
         self.host = host
-        self.port = port or _free_port(host)
+        self._reserved: socket.socket | None = _reserve(host, port)
+        self.port: int = self._reserved.getsockname()[1]
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -67,7 +76,16 @@ class NodeWebServer:
         with self._lock:
             if self._server is not None:
                 return
-            server = _Server((self.host, self.port), _handler_for(self))
+            sock, self._reserved = self._reserved or _reserve(self.host, self.port), None
+            server = _Server((self.host, self.port), _handler_for(self), bind_and_activate=False)
+            server.socket.close()
+            server.socket = sock
+            server.server_address = sock.getsockname()
+            try:
+                server.server_activate()
+            except OSError:
+                sock.close()
+                raise
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                             name=f"{self.runtime.node.name}-web", daemon=True)
@@ -82,6 +100,12 @@ class NodeWebServer:
             server.server_close()
         if thread is not None:
             thread.join(timeout=5)
+        if server is not None:
+            with self._lock:
+                # Taken in the instant between? Then open() binds anew and reports it as before.
+                if self._server is None and self._reserved is None:
+                    with contextlib.suppress(OSError):
+                        self._reserved = _reserve(self.host, self.port)
 
     def set_open(self, is_open: bool) -> None:
         """The runtime's web hook: the service calls it with True when it starts, False when it stops."""

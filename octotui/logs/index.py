@@ -3,8 +3,9 @@
 Why sparse: an offset per line costs 8 bytes, 80 MB for a 1 GB log of ten million lines. A count per block
 costs 4 bytes per 64 KiB (64 KB for 1 GB), and a line's offset is found when it is wanted by reading the one
 block it is in (which the viewer does for a screenful at a time, so the block is read once). Counting a
-block is one C call (``bytes.count``), so the whole index costs one pass over the file at the speed Python
-can count bytes.
+large range is counted with numpy (``fastscan``: SIMD compares that release the GIL), by two threads that take
+its reads in turn when the machine has a core to spare, so the whole index costs one pass over the file at
+about the speed ``wc -l`` reads it.
 
 Why from the end: a log is read from its latest lines. The first batch is the last block, so the last
 screenful shows at once; earlier batches then extend the indexed region backwards. Until the scan reaches
@@ -22,18 +23,30 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from octotui.logs import cpu
 from octotui.logs.encoding import Encoding
 from octotui.logs.logfile import LogFile
 
+if TYPE_CHECKING:
+    from octotui.logs.fastscan import BlockCounter
+
 #: Bytes per block of the index. A power of two, even (a UTF-16 newline never straddles two blocks).
 BLOCK = 1 << 16
-#: Bytes read per ``pread`` while scanning.
-READ = 1 << 22
+#: Bytes read per ``pread`` while scanning (1 MiB: as fast as larger reads, and the unit two threads share).
+READ = 1 << 20
+#: A scanner of an 8-bit file counts its first this many bytes with ``bytes.count`` and the rest with numpy: the
+#: first screens, and a small log, never wait for numpy's import (0.1 s of the GIL, measured to delay the
+#: viewer's first screen by about as much when it ran right after the first batch).
+FAST_FROM = 1 << 26
+#: A range at least this long is counted by two threads (when a core is idle: ``cpu.spare_core``).
+SPLIT_FROM = 1 << 22
 #: The batches of a backward scan grow: the first is one block (the last screenful), then these sizes.
 BATCH_SIZES = (1 << 20, 1 << 23, 1 << 25)
 #: Blocks whose newline offsets are kept (the viewer reads a few neighbouring blocks again and again).
@@ -101,43 +114,111 @@ def newline_offsets(data: bytes | bytearray, encoding: Encoding, base: int, lo: 
 class Scanner:
     """Counts newlines per block in byte ranges of a file; reads only, so it may run in a worker thread."""
 
-    def __init__(self, file: LogFile, block: int = BLOCK, read_size: int = READ) -> None:
+    def __init__(self, file: LogFile, block: int = BLOCK, read_size: int = READ, *, fast_from: int | None = None,
+                 split_from: int | None = None) -> None:
         self.file = file
         self.encoding = file.encoding
         self.block = block
         self.read_size = max(block, read_size - read_size % block)
+        self.fast_from = FAST_FROM if fast_from is None else fast_from
+        self.split_from = SPLIT_FROM if split_from is None else split_from
+        self.counted = 0  # bytes counted so far
         self._buffer = bytearray(self.read_size)
+        self._counters: list[BlockCounter] = []
 
     def count(self, start: int, end: int) -> Batch:
         """One batch for ``[start, end)``. ``start`` need not be on a block boundary (a file that grew).
 
-        Reads into one reused buffer (a fresh ``bytes`` per read would cost a page fault per 4 KiB), so a
-        scanner belongs to one thread."""
+        Reads into reused buffers (a fresh ``bytes`` per read would cost a page fault per 4 KiB), so a
+        scanner belongs to one thread (which starts a helper thread of its own for a large range)."""
         block = self.block
         first = start // block
         last = (end - 1) // block if end > start else first - 1
         counts = array("I", bytes(4 * max(0, last - first + 1)))
-        buf = self._buffer
+        fast = not self.encoding.wide and self.counted >= self.fast_from
+        self.counted += max(0, end - start)
+        if fast and end - start >= self.split_from and cpu.spare_core():
+            return self._count_shared(start, end, counts)
+        reached, last_nl = self._scan(start, end, counts, first, self._counter(0) if fast else None)
+        return Batch(start, reached, counts, last_nl)
+
+    def _counter(self, which: int) -> BlockCounter:
+        from octotui.logs.fastscan import BlockCounter  # numpy: imported when first needed (see FAST_FROM)
+
+        while len(self._counters) <= which:
+            self._counters.append(BlockCounter(self.read_size))
+        return self._counters[which]
+
+    def _count_shared(self, start: int, end: int, counts: array[int]) -> Batch:
+        """``[start, end)`` by this thread and a helper at once (numpy releases the GIL), each taking the next
+        read's worth of the range until none is left: on a busy machine, where the helper may get no CPU for
+        a while, this thread does its share instead of waiting for a fixed half."""
+        block, first = self.block, start // self.block
+        # Pieces end on read-size boundaries (whole blocks), so each block belongs to one piece.
+        cuts = [start, *range((start // self.read_size + 1) * self.read_size, end, self.read_size), end]
+        pieces = list(itertools.pairwise(cuts))
+        taken = itertools.count()  # next() on it is atomic under the GIL: each piece is taken once
+        results: dict[int, tuple[int, int]] = {}
+        failed: list[BaseException] = []
+
+        def work(counter: BlockCounter) -> None:
+            try:
+                while not failed:
+                    i = next(taken)
+                    if i >= len(pieces):
+                        return
+                    lo, hi = pieces[i]
+                    results[i] = self._scan(lo, hi, counts, first, counter)
+            except BaseException as exc:  # raised again in the scanner's own thread
+                failed.append(exc)
+
+        helper = threading.Thread(target=work, args=(self._counter(1),), name="octotui-index-helper", daemon=True)
+        helper.start()
+        try:
+            work(self._counter(0))
+        finally:
+            helper.join()
+        if failed:
+            raise failed[0]
+        reached, last_nl = start, -1
+        for i, (_lo, hi) in enumerate(pieces):
+            got, found = results[i]
+            reached, last_nl = got, max(last_nl, found)
+            if got < hi:  # the file shrank under the scan: what was read after this does not follow on
+                for b in range((hi - 1) // block + 1 - first, len(counts)):
+                    counts[b] = 0
+                break
+        return Batch(start, reached, counts, last_nl)
+
+    def _scan(self, start: int, end: int, counts: array[int], first: int,
+              counter: BlockCounter | None) -> tuple[int, int]:
+        """Add the newlines of ``[start, end)`` to ``counts`` (entry 0 is block ``first``): where the read
+        stopped (short of ``end`` when the file shrank) and the file offset of the last newline (or -1)."""
+        block = self.block
+        buf = counter.buffer if counter is not None else self._buffer
         pos = start
         last_nl = -1
         while pos < end:
-            # Whole blocks per read where possible, so each count call covers one block.
+            # Whole blocks per read where possible, so each count covers one block.
             upto = min(end, (pos // block) * block + self.read_size)
             got = self.file.read_into(pos, buf, upto - pos)
             if got <= 0:
                 break
-            b = pos // block
-            lo = 0
-            while lo < got:
-                hi = min(got, (b + 1) * block - pos)
-                counts[b - first] += count_newlines(buf, self.encoding, pos, lo, hi)
-                lo = hi
-                b += 1
+            if counter is not None:
+                counter.add_counts(got, pos, block, counts, first)
+            else:
+                b = pos // block
+                lo = 0
+                while lo < got:
+                    hi = min(got, (b + 1) * block - pos)
+                    counts[b - first] += count_newlines(buf, self.encoding, pos, lo, hi)
+                    lo = hi
+                    b += 1
             found = last_newline(buf, self.encoding, pos, got)
             if found >= 0:
                 last_nl = found
             pos += got
-        return Batch(start, min(end, pos), counts, last_nl)
+        return min(end, pos), last_nl
 
     def backward(self, stop: int, end: int, sizes: tuple[int, ...] = BATCH_SIZES,
                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[Batch]:

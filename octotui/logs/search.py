@@ -5,7 +5,8 @@ buffer and searched as bytes: plain text with ``bytes.find`` (CPython's two-way 
 Python has), a regular expression compiled for bytes. A match's line is found by counting newlines before
 it in the chunk. Text is looked for in both the spellings an 8-bit Windows log can have, UTF-8 and cp1252,
 so "Überprüfung" is found whichever tool wrote the line. UTF-16 files (small, as installers write them) are
-decoded chunk by chunk and searched as text.
+decoded chunk by chunk and searched as text. A count of an 8-bit file needs no index: it reads the raw file
+in a thread of its own (``RawReader``) while the regular expression engine, which holds the GIL, searches.
 
 Case: like ``less -i`` and lnav, a query in lower case ignores case; one with a capital letter does not
 (``Query.case`` overrides it).
@@ -13,7 +14,11 @@ Case: like ``less -i`` and lnav, a query in lower case ignores case; one with a 
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
+import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -144,9 +149,11 @@ class Matcher:
             found = m.start()
         return found
 
-    def count_lines(self, data: bytes | bytearray, end: int) -> int:
-        """Lines of ``data[:end]`` (whole lines) that hold a match."""
-        data = self._prepared(data, end)
+    def count_lines(self, data: bytes | bytearray, end: int, *, lowered: bool = False) -> int:
+        """Lines of ``data[:end]`` (whole lines) that hold a match; ``lowered``: the chunk is lower case
+        already (see ``count``), so a query that ignores case need not lower it again."""
+        if not lowered:
+            data = self._prepared(data, end)
         return sum(len(p.findall(data, 0, end)) for p in self.line_patterns)
 
     # --- decoded (UTF-16) chunks -------------------------------------------------------------------------
@@ -312,8 +319,13 @@ def find(doc: LogDocument, query: Query | Matcher, after: int, *, backward: bool
 
 def count(doc: LogDocument, query: Query | Matcher, *, progress: Progress | None = None,
           cancelled: Callable[[], bool] = lambda: False) -> int | None:
-    """How many lines match (``grep -c``); None when cancelled."""
+    """How many lines match (``grep -c``); None when cancelled.
+
+    An 8-bit file is counted over its raw bytes, every line of the file as far as it is known, without the
+    index (so a count need not wait for it): see ``RawReader``."""
     matcher = query if isinstance(query, Matcher) else Matcher(query, doc.encoding)
+    if not doc.encoding.wide:
+        return _count_raw(doc, matcher, progress, cancelled)
     n = 0
     for chunk in chunks(doc, 0, doc.line_count):
         if cancelled():
@@ -324,6 +336,233 @@ def count(doc: LogDocument, query: Query | Matcher, *, progress: Progress | None
             n += matcher.count_lines(chunk.data, chunk.size)
         if progress is not None:
             progress(chunk.end / max(doc.index.end, 1))
+    return n
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """Whole lines: ``data[:size]`` is the file from ``start``; ``lowered`` when the reader lowered it."""
+
+    data: bytearray
+    start: int
+    size: int
+    lowered: bool
+    pooled: bool  # one of the reader's buffers, to be given back with ``RawReader.done``
+    whole: bool = True  # False: the first ``MAX_SPAN`` bytes of a longer line
+
+
+class RawReader:
+    """Chunks of whole lines of ``[start, end)`` of an 8-bit file, read (and with ``lower`` lowered, with numpy)
+    for a search.
+
+    With ``threaded``, by a thread of its own while the caller searches the previous chunk: the regular
+    expression engine holds the GIL and runs at about 2 GB/s, and reading the next chunk (``preadv``) and
+    lowering it meanwhile need no GIL. That pays only on an idle core (on a busy machine it measured slower:
+    the handing over costs more than it saves), so the caller asks ``cpu.spare_core``. Buffers go round a
+    small pool, so memory stays at ``POOL`` chunks. A line longer than a chunk comes whole, up to
+    ``MAX_SPAN`` of it, in a buffer of its own."""
+
+    POOL = 3
+
+    def __init__(self, doc: LogDocument, start: int, end: int, *, lower: bool, threaded: bool,
+                 size: int | None = None) -> None:
+        size = size or CHUNK
+        self.doc, self.start, self.end, self.size = doc, start, end, size
+        self._lower: Callable[[bytearray, int], None] | None = None
+        if lower:
+            from octotui.logs.fastscan import AsciiLower  # numpy, imported when first needed
+
+            self._lower = AsciiLower(size)
+        self._filled: queue.Queue[RawChunk | BaseException | None] = queue.Queue()
+        self._free: queue.Queue[bytearray | None] = queue.Queue()
+        for _ in range(self.POOL if threaded else 1):
+            self._free.put(bytearray(size))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="octotui-search-reader", daemon=True)
+            self._thread.start()
+
+    def __iter__(self) -> Iterator[RawChunk]:
+        if self._thread is None:
+            yield from self._chunks()
+            return
+        while True:
+            item = self._filled.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def done(self, chunk: RawChunk) -> None:
+        """The caller has finished with ``chunk``: its buffer may be filled again."""
+        if chunk.pooled:
+            self._free.put(chunk.data)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._free.put(None)  # wakes the reader if it waits for a buffer
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._chunks():
+                self._filled.put(chunk)
+            self._filled.put(None)
+        except BaseException as exc:  # raised again in the caller's thread
+            self._filled.put(exc)
+
+    def _chunks(self) -> Iterator[RawChunk]:
+        """Each chunk in turn; the next is read once the caller gave a buffer back (``done``)."""
+        pos = self.start
+        while pos < self.end and not self._stop.is_set():
+            buf = self._free.get()
+            if buf is None or self._stop.is_set():
+                return
+            chunk = self._read(buf, pos)
+            if chunk is None:
+                return
+            if self._lower is not None:
+                self._lower(chunk.data, chunk.size)
+            yield chunk
+            pos = self._next(chunk)
+
+    def _read(self, buf: bytearray, pos: int) -> RawChunk | None:
+        enc, file = self.doc.encoding, self.doc.file
+        got = file.read_into(pos, buf, min(self.size, self.end - pos))
+        if got <= 0:
+            self._free.put(buf)
+            return None
+        if pos + got >= self.end:
+            return RawChunk(buf, pos, got, self._lower is not None, True)
+        cut = last_newline(buf, enc, pos, got)
+        if cut >= 0:
+            return RawChunk(buf, pos, cut + len(enc.newline) - pos, self._lower is not None, True)
+        self._free.put(buf)  # one line longer than a chunk
+        return self._long_line(pos)
+
+    def _long_line(self, pos: int) -> RawChunk:
+        """The line that starts at ``pos`` and is longer than a chunk: whole, or its first ``MAX_SPAN``."""
+        enc, file = self.doc.encoding, self.doc.file
+        span = self.size * 4
+        while True:
+            want = min(span, MAX_SPAN, self.end - pos)
+            data = bytearray(want)
+            got = file.read_into(pos, data, want)
+            cut = _first_newline(data, enc, pos, got)
+            if cut >= 0:
+                return RawChunk(data, pos, cut + len(enc.newline) - pos, self._lower is not None, False)
+            if got < want or want < span:  # the end of the file, or the most of a line that is searched
+                return RawChunk(data, pos, got, self._lower is not None, False, whole=pos + got >= self.end)
+            span *= 4
+
+    def _next(self, chunk: RawChunk) -> int:
+        """Where the chunk after ``chunk`` starts: after the newline that ends its last line."""
+        pos = chunk.start + chunk.size
+        if chunk.whole or pos >= self.end:
+            return pos
+        enc, file = self.doc.encoding, self.doc.file
+        # A line cut at MAX_SPAN: skip the rest of it.
+        probe = bytearray(self.size)
+        while pos < self.end and not self._stop.is_set():
+            got = file.read_into(pos, probe, min(self.size, self.end - pos))
+            if got <= 0:
+                return self.end
+            cut = _first_newline(probe, enc, pos, got)
+            if cut >= 0:
+                return cut + len(enc.newline)
+            pos += got
+        return self.end
+
+
+#: A file at least this large is counted by two processes (``countproc``): below it, starting one costs more
+#: than it saves.
+PROCESS_FROM = 1 << 27
+#: The part of the file the child counts: less than half, since it starts later (a fresh interpreter).
+CHILD_SHARE = 0.45
+
+
+def _count_raw(doc: LogDocument, matcher: Matcher, progress: Progress | None,
+               cancelled: Callable[[], bool]) -> int | None:
+    """``count`` for an 8-bit file: every line from the file's start to the end of what is known of it; a
+    large file's last part in a child process meanwhile (see ``countproc``)."""
+    from octotui.logs import countproc, cpu
+
+    end = doc.index.end if doc.index.started else doc.size_at_open
+    start = min(doc.encoding.bom, end)
+    mid = end
+    child = None
+    spare = cpu.spare_core()
+    if end - start >= PROCESS_FROM and spare:
+        mid = _line_start_after(doc, end - int((end - start) * CHILD_SHARE), end)
+        if mid < end:
+            query = matcher.query
+            child = countproc.start(countproc.Request(str(doc.path), mid, end, query.text, query.regex, query.case,
+                                                      countproc.encoding_fields(doc.encoding)))
+        if child is None:
+            mid = end
+    share = (mid - start) / max(end - start, 1)
+    try:
+        n = count_range(doc, matcher, start, mid, None if progress is None else (lambda f: progress(f * share)),
+                        cancelled, threaded=spare)
+        if n is None or child is None:
+            return n
+        while child.poll() is None:  # the child's part: wait for it, still listening for a cancel
+            if cancelled():
+                return None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=0.05)
+        rest = countproc.answer(child)
+        if rest is None:  # the child failed: count its part here
+            rest = count_range(doc, matcher, mid, end, None, cancelled)
+            if rest is None:
+                return None
+        if progress is not None:
+            progress(1.0)
+        return n + rest
+    finally:
+        if child is not None:
+            countproc.stop(child)
+
+
+def _line_start_after(doc: LogDocument, pos: int, end: int) -> int:
+    """The start of the first line that begins at or after ``pos`` (``end`` when none does before it)."""
+    buf = bytearray(1 << 16)
+    enc = doc.encoding
+    at = pos - 1
+    while at < end:
+        got = doc.file.read_into(at, buf, min(len(buf), end - at))
+        if got <= 0:
+            return end
+        cut = _first_newline(buf, enc, at, got)
+        if cut >= 0:
+            return min(end, cut + len(enc.newline))
+        at += got
+    return end
+
+
+def count_range(doc: LogDocument, matcher: Matcher, start: int, end: int, progress: Progress | None = None,
+                cancelled: Callable[[], bool] = lambda: False, *, threaded: bool = False) -> int | None:
+    """Lines of an 8-bit file's ``[start, end)`` (``start`` at the start of a line) that match; None when
+    cancelled. ``threaded``: read in a thread of its own (see ``RawReader``)."""
+    if start >= end:
+        return 0
+    # Lowered in place with numpy: ``bytes.lower`` makes a new 1 MiB object per chunk, and where the heap gives
+    # those back to the system (as it did here after numpy's arrays), their page faults doubled the count.
+    reader = RawReader(doc, start, end, lower=matcher.fold, threaded=threaded)
+    n = 0
+    try:
+        for chunk in reader:
+            if cancelled():
+                return None
+            n += matcher.count_lines(chunk.data, chunk.size, lowered=chunk.lowered)
+            reader.done(chunk)
+            if progress is not None:
+                progress((chunk.start + chunk.size - start) / (end - start))
+    finally:
+        reader.close()
     return n
 
 

@@ -37,6 +37,11 @@ CERT_NOT_VALIDATED = ("[winrm] server_cert_validation = \"ignore\": the nodes' T
                       "so anyone on the path can pose as a node and receive the passwords octotui sends it. Set "
                       "[winrm] ca_cert to the CA's PEM file and server_cert_validation = \"validate\" (\"ignore\" "
                       "is for a test lab only).")
+#: Windows' WinRM service takes Basic for local accounts only (MS-WSMV; winrm/config/service/auth Basic).
+BASIC_DOMAIN_ACCOUNT = ("[winrm] transport = \"basic\" with the domain account {user}: Windows' WinRM accepts Basic "
+                        "authentication for LOCAL accounts only, so every node will refuse this logon (HTTP 401). "
+                        "Use transport = \"kerberos\" or \"ntlm\" for a domain account, or a local administrator "
+                        "(.\\user) with Basic.")
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ def build_plan(spec: ClusterSpec, *, have_winrm_password: bool = True, have_serv
     cred, warnings = credential_identity(spec, have_winrm_password, have_service_password)
     if spec.winrm.https and spec.winrm.server_cert_validation == "ignore":
         warnings.insert(0, CERT_NOT_VALIDATED)
+    if spec.winrm.transport == "basic" and spec.winrm.username is not None and spec.winrm.username.is_domain_account:
+        warnings.insert(0, BASIC_DOMAIN_ACCOUNT.format(user=spec.winrm.username))
     session = Identity("credssp" if spec.winrm.transport == "credssp" else "session", spec.winrm.username)
     plan = Plan(spec=spec, warnings=warnings, credential_identity=cred)
     cred_or_session = cred or session

@@ -88,7 +88,9 @@ class ScriptError(Exception):
 def transport_hint(transport: str) -> str:
     """What to check when the WinRM client cannot even be set up for ``transport``."""
     if transport == "kerberos":
-        return "Kerberos needs pywinrm[kerberos] and a ticket (kinit); or use transport = \"ntlm\""
+        return ("Kerberos needs python-gssapi (apt-get install libkrb5-dev krb5-user; pip install gssapi krb5), "
+                "the node's DNS name as host and a KDC for the realm ([ad] domain_controller); or use "
+                "transport = \"ntlm\"")
     if transport == "credssp":
         return "CredSSP needs requests-credssp and the node's Auth\\CredSSP enabled (Enable-WSManCredSSP -Role Server)"
     return "check [winrm] transport, username and the certificate files"
@@ -120,6 +122,12 @@ def map_error(exc: BaseException, node: str, *, encrypted: bool = False, transpo
     def has(*types: type[BaseException]) -> bool:
         return any(isinstance(e, types) for e in chain)
 
+    from octotui.remote.kerberos import KerberosFailure
+
+    kerberos = next((e for e in chain if isinstance(e, KerberosFailure)), None)
+    if kerberos is not None:
+        return RemoteError(node, "config" if kerberos.config else "auth", kerberos.message, kerberos.hint,
+                           http_status=401 if "HTTP 401" in kerberos.message else None)
     if isinstance(exc, InvalidCredentialsError):
         return RemoteError(node, "auth", "the node rejected the credentials (HTTP 401)",
                            "check the user name ('DOMAIN\\user') and password (OCTOTUI_WINRM_PASSWORD), and that the "

@@ -98,6 +98,14 @@ class _CountingAdapter(requests.adapters.HTTPAdapter):
 # --- the session ---------------------------------------------------------------------------------------------
 
 
+def kerberos_target(node: Any, winrm_settings: Any) -> dict[str, Any]:
+    """The Kerberos keywords of ``NodeSession`` for a ``spec.NodeSpec``: the service principal's host is
+    the node's host as the answers name it; the KDC and realm come from ``[ad]`` when given."""
+    return {"spn_host": str(node.host.value), "kdc": getattr(winrm_settings, "kerberos_kdc", None),
+            "dns_domain": getattr(winrm_settings, "kerberos_dns_domain", None)}
+
+
+
 class NodeSession:
     """One node's WinRM connection and shell. Not thread-safe: one per node per worker thread.
 
@@ -110,8 +118,14 @@ class NodeSession:
                  ca_cert: str | None = None, server_cert_validation: str = "validate",
                  cert_pem: str | None = None, cert_key_pem: str | None = None, operation_timeout: int = 20,
                  connect_timeout: float = 10.0, env: Mapping[str, str] | None = None, node: str | None = None,
-                 codepage: int = 65001) -> None:
+                 codepage: int = 65001, spn_host: str | None = None, kdc: str | None = None,
+                 dns_domain: str | None = None) -> None:
         parts = urlsplit(endpoint)
+        #: Kerberos: the service principal is HTTP/<spn_host> (the node's name in the answers), whatever
+        #: address the endpoint URL connects to; ``kdc``/``dns_domain`` from [ad] locate the realm's KDC.
+        self.spn_host = spn_host or parts.hostname or ""
+        self.kdc = kdc
+        self.dns_domain = dns_domain
         self.node = node or parts.hostname or endpoint
         self.endpoint = endpoint
         self.username = username
@@ -142,7 +156,7 @@ class NodeSession:
         return cls(node.url(winrm_settings), winrm_settings.logon, password, transport=winrm_settings.transport,
                    ca_cert=winrm_settings.ca_cert, server_cert_validation=winrm_settings.server_cert_validation,
                    cert_pem=winrm_settings.cert_pem, cert_key_pem=winrm_settings.cert_key_pem, env=env,
-                   operation_timeout=operation_timeout, node=node.name)
+                   operation_timeout=operation_timeout, node=node.name, **kerberos_target(node, winrm_settings))
 
     # --- configuration ----------------------------------------------------------------------------------
     def _config_error(self, message: str, hint: str) -> RemoteError:
@@ -168,12 +182,44 @@ class NodeSession:
                                              f"set [winrm] {label} to the client certificate's PEM file")
         elif not self.username:
             raise self._config_error("no WinRM user name", "set [winrm] username ('DOMAIN\\user')")
+        if self.transport == "kerberos":
+            self._validate_kerberos()
         if self.server_cert_validation not in ("validate", "ignore"):
             raise self._config_error(f"server_cert_validation {self.server_cert_validation!r} is not valid",
                                      "use \"validate\" (default) or \"ignore\"")
         if self.ca_cert is not None and not os.path.exists(self.ca_cert):
             raise self._config_error(f"the CA file {self.ca_cert!r} does not exist",
                                      "set [winrm] ca_cert to the PEM file of the CA that signed the node's certificate")
+
+    def _validate_kerberos(self) -> None:
+        from octotui.remote import kerberos
+
+        if kerberos.is_ip(self.spn_host):
+            raise self._config_error(
+                f"Kerberos cannot authenticate to an IP address ({self.spn_host}): a service principal names a host",
+                "give the node's DNS name as host (the endpoint may still use the address), or use "
+                "transport = \"ntlm\"")
+        if "." not in self.spn_host:
+            raise self._config_error(
+                f"Kerberos needs the node's fully qualified name, not {self.spn_host!r}",
+                "give host as the node's DNS name, e.g. octo1.corp.example.com")
+        try:
+            kerberos.require_gssapi()
+        except kerberos.KerberosFailure as exc:
+            raise self._config_error(exc.message, exc.hint) from exc
+
+    def _kerberos_auth(self) -> Any:
+        from octotui.home import octotui_home
+        from octotui.remote import kerberos
+
+        realm = kerberos.realm_for(self.spn_host, self.dns_domain)
+        if self.kdc:
+            try:
+                kerberos.use_kdc(realm, self.kdc, octotui_home() / "kerberos")
+            except OSError as exc:
+                raise self._config_error(f"cannot write the Kerberos configuration: {exc}",
+                                         "check that OCTOTUI_HOME is writable") from exc
+        return kerberos.KerberosAuth(self.username or "", self._password, self.spn_host, realm=realm, kdc=self.kdc)
 
     def _build_protocol(self) -> Any:
         # ca_trust_path=None (no CA from the environment) when no ca_cert: validation uses certifi's bundle.
@@ -192,6 +238,12 @@ class NodeSession:
             raise self._config_error(f"cannot set up the WinRM client: {exc}", transport_hint(self.transport)) \
                 from exc
         transport: Any = protocol.transport
+        if self.transport == "kerberos":
+            from octotui.remote import kerberos
+
+            auth = self._kerberos_auth()
+            build = transport.build_session
+            transport.build_session = lambda: transport.session or kerberos.install(transport, build, auth)
         original = transport._send_message_request
         counter = self._count
 

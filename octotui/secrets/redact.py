@@ -97,8 +97,10 @@ def encodings_of(secret: str) -> set[str]:
         secret,
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote_plus(secret, safe=""),
+        # surrogatepass, as for base64 below: a secret read with surrogateescape (an environment variable
+        # holding bytes that are not UTF-8) must register, not raise.
+        urllib.parse.quote(secret, safe="", errors="surrogatepass"),
+        urllib.parse.quote_plus(secret, safe="", errors="surrogatepass"),
         secret.replace("'", "''"),
         secret.replace('"', '""'),
         html.escape(secret, quote=True),

@@ -116,7 +116,7 @@ def refs_for(spec: ClusterSpec) -> list[SecretRef]:
     """The secrets a run of ``spec`` needs before it starts (create mode reads the master key from node 1
     during the run, so it is not needed up front)."""
     refs: list[SecretRef] = []
-    if spec.winrm.transport not in ("certificate", "kerberos"):
+    if spec.winrm.transport != "certificate":  # Kerberos too: the engine gets its tickets with the password
         refs.append(winrm_password_ref(spec.winrm.logon))
     if not spec.service_account.is_gmsa:
         refs.append(service_password_ref(spec.service_account.username))

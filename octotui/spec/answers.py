@@ -11,6 +11,7 @@ by the same rules.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
@@ -676,6 +677,8 @@ def parse_answers(data: dict[str, Any], *, base_dir: Path | None = None, source:
     if r.problems:
         raise AnswersError(r.problems, source)
     assert mode and version and winrm and service and connection_string and install  # all checked above
+    if winrm.transport == "kerberos" and (ad.domain_controller or ad.dns_domain):
+        winrm = dataclasses.replace(winrm, kerberos_kdc=ad.domain_controller, kerberos_dns_domain=ad.dns_domain)
     return ClusterSpec(mode=mode, octopus_version=version, instance=instance, winrm=winrm,
                        nodes=tuple(row.node for row in nodes),
                        service_account=service, connection_string=connection_string, storage=storage, web=web,

@@ -54,6 +54,9 @@ class WinRMSettings:
     server_cert_validation: CertValidation = "validate"
     cert_pem: str | None = None  # certificate transport
     cert_key_pem: str | None = None
+    #: Kerberos: where the realm's KDC is and the realm's DNS name, from [ad] (None: the system's config/DNS).
+    kerberos_kdc: str | None = None
+    kerberos_dns_domain: str | None = None
 
     @property
     def effective_port(self) -> int:

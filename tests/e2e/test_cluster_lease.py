@@ -378,6 +378,7 @@ def test_the_runner_adopts_and_clears_the_lock_it_inherits(tmp_path: Path) -> No
 
 
 def test_holder_of_a_dead_process_on_this_console_is_known_gone(tmp_path: Path) -> None:
+    # A live process to stand for the holder (it waits for nothing; the test kills it).
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     token = process_start_token(sleeper.pid)
     me = this_console("RUN-NOW", tmp_path)

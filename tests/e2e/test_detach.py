@@ -11,8 +11,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ from octotui.run.detach import (
 )
 from octotui.run.locks import cluster_lock_holder, lock_cluster
 from octotui.run.store import create_run_dir, process_alive, recorded_runner
+from tests.fixtures.waiting import wait_until
 
 SECRETS = {"winrm_password": "Pa55-w0rd:winrm", "service_password": "S3rvice\"quote'x"}
 
@@ -65,7 +64,7 @@ PARENT = textwrap.dedent("""
     secrets = json.loads(sys.stdin.readline()) if sys.argv[2] == "stdin" else {}
     pid = start_detached([sys.executable, "-c", sys.argv[3], str(run)], secrets, run)
     print(f"PID {pid}", flush=True)
-    time.sleep(120)
+    time.sleep(120)  # a terminal session that stays open until the test hangs up on it
 """)
 
 
@@ -83,23 +82,19 @@ def digest(secrets: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()
 
 
-def wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def got(run: Path) -> dict[str, object]:
-    wait_for(lambda: (run / "got").exists())
+    wait_until((run / "got").exists, what="the runner to report the secrets it got (its 'got' file)")
     doc: dict[str, object] = json.loads((run / "got").read_text())
     return doc
 
 
-def finish(run: Path, pid: int) -> None:
+def finish(run: Path, pid: int, after: str = "") -> None:
+    """Tell the runner to finish and wait for its answer: a runner that answers a "go" written now was
+    alive now (``after`` names what it has outlived, for the failure message)."""
     (run / "go").write_text("")
-    wait_for(lambda: (run / "finished").exists())
-    wait_for(lambda: not process_alive(pid))
+    wait_until((run / "finished").exists,
+               what=f"the runner to answer 'go' with its 'finished' file{after}")
+    wait_until(lambda: not process_alive(pid), what="the runner to exit after finishing")
 
 
 def test_secrets_arrive_over_stdin_and_nowhere_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,9 +144,9 @@ def test_runner_survives_its_terminal_closing(tmp_path: Path) -> None:
     os.close(master)
     _, status = os.waitpid(shell_pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
-    time.sleep(0.2)
-    assert process_alive(runner)
-    finish(run, runner)
+    # The kernel hangs up on the session while its leader exits, before waitpid returns: the runner
+    # answering a "go" written after this point proves it outlived the hang-up, however slow the machine.
+    finish(run, runner, after=" (it did not outlive its terminal closing)")
 
 
 def test_runner_survives_sighup_to_its_parents_process_group(tmp_path: Path) -> None:
@@ -164,9 +159,9 @@ def test_runner_survives_sighup_to_its_parents_process_group(tmp_path: Path) -> 
     os.killpg(parent.pid, signal.SIGHUP)
     assert parent.wait(timeout=30) == -signal.SIGHUP
     parent.stdout.close()
-    time.sleep(0.2)
-    assert process_alive(runner)
-    finish(run, runner)
+    # killpg delivers SIGHUP to the whole group before it returns: a runner that answers a "go" written
+    # after this point outlived it (a sleep here would only prove it lived for that long).
+    finish(run, runner, after=" (it did not outlive the SIGHUP to its parent's group)")
 
 
 def test_a_secret_on_the_command_line_is_refused(tmp_path: Path) -> None:
@@ -248,7 +243,7 @@ RUNNER_WITH_TOKEN = textwrap.dedent("""
 def test_request_cancel_stops_the_runner_at_a_safe_point(tmp_path: Path, mode: str) -> None:
     run = create_run_dir(tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", RUNNER_WITH_TOKEN, str(run), mode], start_new_session=True)
-    wait_for(lambda: (run / "ready").exists())
+    wait_until((run / "ready").exists, what="the runner to write its 'ready' file")
     signalled = request_cancel(run, reason="Ctrl+C in apply")
     assert signalled is (mode == "signals")
     assert proc.wait(timeout=30) == 3

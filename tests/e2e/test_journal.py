@@ -20,6 +20,7 @@ from octotui.run.journal import JournalWriter, plan_summary
 from octotui.run.journal_read import JOURNAL, follow_events, latest_run, list_runs, read_events, run_status
 from octotui.run.locks import LockBusy, cluster_lock_holder, lock_cluster, lock_run, run_lock_held
 from octotui.run.store import RunNotFound, create_run_dir, is_run_id, new_run_id, resolve_run
+from tests.fixtures.waiting import wait_until
 
 SECRET = "Hunter2-s3cr3t!"
 MASK = "********"
@@ -193,19 +194,12 @@ def start_writer(run: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(run)])
 
 
-def wait_for(pred: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_kill_9_mid_stream_loses_at_most_the_event_being_written(tmp_path: Path) -> None:
     run = create_run_dir(tmp_path)
     for round_ in range(3):
         (run / "go").unlink(missing_ok=True)
         proc = start_writer(run)
-        wait_for(lambda: (run / "go").exists())
+        wait_until((run / "go").exists, what="the writer to have written 20 output events (its 'go' file)")
         assert run_status(run) == "running"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -247,7 +241,7 @@ def test_follow_yields_events_as_they_come_and_stops_at_run_finished(tmp_path: P
         with writer(run) as j:
             j.run_started(mode="join", plan=PLAN)
             for i in range(5):
-                time.sleep(0.02)
+                time.sleep(0.02)  # a runner that writes over time: the follower must see each event come
                 j.step_output("OCTO1", "install", "stdout", f"{i}\n")
             j.run_finished("done")
             j.note("after the end")
@@ -264,15 +258,18 @@ def test_follow_yields_events_as_they_come_and_stops_at_run_finished(tmp_path: P
 def test_follow_ends_when_the_runner_is_gone(tmp_path: Path) -> None:
     run = create_run_dir(tmp_path)
     proc = start_writer(run)
-    wait_for(lambda: (run / "go").exists())
+    wait_until((run / "go").exists, what="the writer to have written 20 output events (its 'go' file)")
     got: list[str] = []
 
     def follow() -> None:
-        got.extend(e["type"] for e in follow_events(run, poll=0.01, timeout=60, liveness_every=0.1))
+        for event in follow_events(run, poll=0.01, timeout=60, liveness_every=0.1):
+            got.append(event["type"])
 
     t = threading.Thread(target=follow)
     t.start()
-    time.sleep(0.2)
+    # Kill the runner only once the follower is following (it has read an event), so the test is about
+    # a follower that notices a runner vanish, not one that starts after it is gone.
+    wait_until(lambda: got, what="the follower to read the runner's first event")
     proc.kill()
     proc.wait()
     t.join(timeout=30)
@@ -313,7 +310,7 @@ def test_a_killed_holder_frees_the_cluster_lock(tmp_path: Path) -> None:
     answers = tmp_path / "a.toml"
     script = ("import sys, pathlib, time\nfrom octotui.run.locks import lock_cluster\n"
               "lock_cluster(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), 'RUNX')\n"
-              "print('locked', flush=True)\ntime.sleep(600)\n")
+              "print('locked', flush=True)\ntime.sleep(600)\n")  # a holder that lives until killed
     proc = subprocess.Popen([sys.executable, "-c", script, str(home), str(answers)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     with pytest.raises(LockBusy, match="RUNX"):

@@ -404,7 +404,7 @@ def test_start_check_never_blocks_and_reports_once() -> None:
 
 def test_a_hung_body_fails_at_its_deadline() -> None:
     def body(ctx: CheckContext) -> CheckResult:
-        time.sleep(30)
+        time.sleep(30)  # a body that hangs: the behaviour under test, not a wait
         return ok("slow")
 
     run = run_checks([Check(("slow",), "host1", body, deadline_s=0.3)])

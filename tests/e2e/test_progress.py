@@ -155,6 +155,9 @@ class Redactor:
 
 
 def produce(run: Path, *, status: str = "done", wait_cancel: bool = False, delay: float = 0.01) -> threading.Thread:
+    """A runner writing its journal over time: ``delay`` is how long each step takes (the behaviour the
+    display follows), not a wait for anything."""
+
     def body() -> None:
         with JournalWriter(run, Redactor()) as j:
             j.run_started(mode="create", plan=plan_summary({"OCTO1": [("install", "Install"), ("svc", "Service")]}))

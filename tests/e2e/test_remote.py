@@ -224,6 +224,16 @@ def test_basic_over_https_with_the_lab_ca(tls_lab: LabProcess) -> None:
         assert res.stdout == b"OCTO1\r\n"
         assert res.round_trips == requests_seen(tls_lab, "OCTO1") - before <= 3
         assert s.run_script("get-node-state", {}, deadline_s=60)["hostname"] == "OCTO1"
+        assert s.run("whoami", deadline_s=30).stdout == b"octo1\\administrator\r\n"  # Basic: a local account
+
+
+def test_basic_with_a_domain_account_is_refused_as_windows_does(tls_lab: LabProcess) -> None:
+    domain = tls_lab.ready["domain_admin"]
+    s = NodeSession(tls_lab.node("OCTO1")["endpoint"], domain["username"], domain["password"], transport="basic",
+                    node="OCTO1", ca_cert=tls_lab.ready["ca_cert"])
+    with pytest.raises(RemoteError) as info:
+        s.run("hostname", deadline_s=30)
+    assert (info.value.kind, info.value.http_status) == ("auth", 401)
 
 
 def test_basic_over_plain_http_is_refused_before_connecting(lab: LabProcess) -> None:
@@ -358,16 +368,19 @@ def test_http_400_on_an_encrypted_connection_reconnects(lab: LabProcess) -> None
 
 def test_one_session_refuses_a_second_thread(lab: LabProcess) -> None:
     import threading
-    import time
 
+    from tests.fixtures.waiting import wait_until
+
+    # The slow fault holds the first `hostname` for 2 s: the second thread tries the session meanwhile.
     add_fault(lab, "slow@OCTO4:match=hostname,seconds=2")
     errors: list[BaseException] = []
     with session(lab, "OCTO4") as s:
         s.open()
         worker = threading.Thread(target=lambda: s.run("hostname", deadline_s=30))
         worker.start()
-        while not s._busy.locked() and worker.is_alive():
-            time.sleep(0.01)
+        wait_until(lambda: s._busy.locked() or not worker.is_alive(),
+                   what="the first thread to be running `hostname` on the session")
+        assert s._busy.locked(), "the first `hostname` ended before the second thread tried the session"
         try:
             s.run("whoami", deadline_s=30)
         except RuntimeError as exc:

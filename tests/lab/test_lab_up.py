@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import requests
 import winrm
 
 from tests.fixtures.lab import run, running_lab, start_lab
+from tests.fixtures.waiting import wait_until
 
 
 def test_ready_line_then_nothing_else_on_stdout_and_sigint_saves(tmp_path: Path) -> None:
@@ -73,8 +76,44 @@ def test_basic_lab_needs_https_or_explicit_permission(tmp_path: Path) -> None:
         p = winrm.Protocol(lab.ready["nodes"][0]["endpoint"], transport="basic", username=admin["username"],
                            password=admin["password"])
         shell = p.open_shell()
-        assert run(p, shell, "whoami")[1].strip() == "work\\labadmin"
+        assert run(p, shell, "whoami")[1].strip() == "octo1\\administrator"
         p.close_shell(shell)
+
+
+def test_basic_lab_hands_out_the_nodes_local_administrator(tmp_path: Path) -> None:
+    """Windows' WinRM takes Basic for local accounts only: a basic lab's WinRM admin and answers file name
+    the nodes' local Administrator, the domain admin gets 401 over Basic, and the password survives a restart."""
+    state = tmp_path / "s"
+    with running_lab(state, "--nodes", "2", "--auth", "basic", "--allow-unencrypted") as lab:
+        ready = lab.ready
+        local, domain = ready["local_admin"], ready["domain_admin"]
+        assert ready["admin"] == local and local["username"] == "Administrator" and local["password"]
+        assert domain["username"] == "WORK\\labadmin"
+        answers = (state / "answers.toml").read_text()
+        winrm_table = answers.split("[winrm]", 1)[1].split("\n\n", 1)[0]
+        assert 'username = "Administrator"' in winrm_table and 'transport = "basic"' in winrm_table
+        assert 'username = "WORK\\\\labadmin"' in answers.split("[admin]", 1)[1]  # Octopus's admin: the domain's
+        assert local["password"] not in answers
+        for node in ready["nodes"]:
+            port = int(node["endpoint"].split(":")[2].split("/")[0])
+            assert basic_status(port, local["username"], local["password"]) != 401
+            assert basic_status(port, domain["username"], domain["password"]) == 401
+    with running_lab(state, "--auth", "basic", "--allow-unencrypted") as again:
+        assert again.ready["local_admin"] == local
+
+
+def basic_status(port: int, username: str, password: str) -> int:
+    """The status of a POST to /wsman with a hand-made Basic header (an empty body: only the logon matters)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/wsman", body=b"", headers={"Authorization": f"Basic {token}",
+                                                          "Content-Type": "application/soap+xml;charset=UTF-8"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
 
 
 def test_sigterm_with_a_command_running_still_exits_zero(tmp_path: Path) -> None:
@@ -84,7 +123,8 @@ def test_sigterm_with_a_command_running_still_exits_zero(tmp_path: Path) -> None
                        password=admin["password"], operation_timeout_sec=1, read_timeout_sec=5)
     shell = p.open_shell()
     p.run_command(shell, "hostname")
-    time.sleep(0.5)
+    wait_until(lambda: any(c.endswith("cmd.exe /c hostname") for c in lab.running_commands("OCTO1")),
+               what="the lab to be running `hostname` on OCTO1 (held there by the slow fault)")
     started = time.monotonic()
     assert lab.stop() == 0
     assert time.monotonic() - started < 15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from octotui.lab.faults import FaultPlan
 from octotui.lab.identity import Identity
+from octotui.lab.process import ProcessContext
 from octotui.lab.programs import installers, system
 from octotui.lab.programs.installers import (
     DEFAULT_LOCATION,
@@ -22,6 +24,7 @@ from octotui.lab.programs.installers import (
 from octotui.lab.runtime import NodeRuntime, RunningProcess
 from octotui.lab.settings import LabSettings
 from octotui.lab.state import OCTOPUS_REG_KEY, Account, NodeState, Service, StagedInstaller, World
+from tests.fixtures.waiting import wait_until
 
 ADMIN = Identity("WORK\\labadmin")
 MARKERS = {
@@ -218,17 +221,36 @@ def test_another_install_in_progress(lab: Lab) -> None:
 
 
 def test_concurrent_installs_on_one_node(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(installers, "INSTALL_SECONDS", 0.5)
+    """The second install is started while the first one provably holds the ``_MSIExecute`` mutex, and
+    the first is held mid-install (its install time waits on a gate) until the second has answered, so
+    neither a slow nor a fast machine changes which one gets there first."""
+    gate, installing = threading.Event(), threading.Event()
+    slept = ProcessContext.sleep
+
+    def gated_sleep(ctx: ProcessContext, seconds: float) -> None:
+        if sys._getframe(1).f_code is installers._install.__code__:  # the install's own time, nothing else
+            installing.set()
+            assert gate.wait(30), "the test never opened the gate"
+        slept(ctx, seconds)
+
+    monkeypatch.setattr(ProcessContext, "sleep", gated_sleep)
+    mutex = install_mutex(lab.node)
     first = lab.spawn(f"msiexec /i {msi('2024.1.1')} /qn")
-    time.sleep(0.2)
+    wait_until(installing.is_set, what="the first msiexec to be installing (holding the _MSIExecute mutex)")
+    assert mutex.locked()
     second = lab.spawn(f"msiexec /i {msi('2024.2.3')} /qn")
     assert second.wait()[0] == 1618
+    assert first.code is None and not first.poll(0), "the first install ended before the gate opened"
+    gate.set()
     assert first.wait()[0] == 0
     assert_installed(lab, "2024.1.1")
+    assert not mutex.locked()
 
 
 def test_non_silent_install_waits_for_a_click_until_terminated(lab: Lab) -> None:
     running = lab.spawn(f"msiexec /i {msi('2024.1.1')}")
+    # Not ending on its own IS the behaviour under test: there is no event to wait for, so give it a
+    # moment in which a silent install (INSTALL_SECONDS, 0.05 s) would long have finished.
     assert not running.poll(0.3)
     running.proc.terminate()
     assert running.wait()[0] == -1073741510
@@ -236,11 +258,14 @@ def test_non_silent_install_waits_for_a_click_until_terminated(lab: Lab) -> None
 
 
 def test_cancel_during_install_releases_the_mutex(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(installers, "INSTALL_SECONDS", 5)
+    monkeypatch.setattr(installers, "INSTALL_SECONDS", 60)  # terminating wakes it at once
+    mutex = install_mutex(lab.node)
     running = lab.spawn(f"msiexec /i {msi('2024.1.1')} /qn")
-    assert not running.poll(0.2)
+    wait_until(mutex.locked, what="msiexec to hold the _MSIExecute mutex (the install under way)")
+    assert not running.poll(0)
     running.proc.terminate()
     running.wait()
+    assert not mutex.locked()
     assert_not_installed(lab)
     monkeypatch.setattr(installers, "INSTALL_SECONDS", 0.01)
     assert lab.run(f"msiexec /i {msi('2024.1.1')} /qn")[0] == 0

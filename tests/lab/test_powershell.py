@@ -679,9 +679,10 @@ def test_script_over_real_winrm_with_stdin(runtime: NodeRuntime) -> None:
 
     endpoint = WinRMEndpoint(runtime, auth="basic", allow_basic_http=True)
     endpoint.start()
+    local_admin = runtime.node.local_accounts["administrator"]  # Basic logs on local accounts only
     try:
-        protocol = Protocol(endpoint.endpoint_url, transport="basic", username="WORK\\labadmin",
-                            password="Admin-Pa55word", operation_timeout_sec=5, read_timeout_sec=15)
+        protocol = Protocol(endpoint.endpoint_url, transport="basic", username=local_admin.sam,
+                            password=local_admin.password, operation_timeout_sec=5, read_timeout_sec=15)
         shell = protocol.open_shell(codepage=65001)
         try:
             command = protocol.run_command(shell, POWERSHELL + encoded(script("bootstrap")),
@@ -706,5 +707,5 @@ def test_script_over_real_winrm_with_stdin(runtime: NodeRuntime) -> None:
         endpoint.stop()
     assert (done, code) == (True, 0), err
     r = Run(code, out.decode("utf-8"), err.decode("utf-8")).result
-    assert r["hostname"] == "OCTO1" and r["identity"] == "WORK\\labadmin"
+    assert r["hostname"] == "OCTO1" and r["identity"] == "OCTO1\\Administrator"
     assert r["paths"][0]["kind"] == "directory"

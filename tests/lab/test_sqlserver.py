@@ -124,7 +124,16 @@ def test_network_errors(source: str, number: int, provider: str) -> None:
                                     "tcp:localhost"])
 def test_the_lab_server_answers_to_its_names(source: str) -> None:
     world = make_world()
-    sqlserver.connect(world, f"Data Source={source};Integrated Security=SSPI", ADMIN)
+    session = sqlserver.connect(world, f"Data Source={source};Integrated Security=SSPI", ADMIN)
+    # Reached the lab's server, logged in as the caller (integrated security), in no named database.
+    assert session.world is world
+    assert session.login.name == "WORK\\labadmin" and session.is_sysadmin
+    assert session.catalog == ""
+    # The same name with a catalog opens it, once it exists: the session is a working one.
+    sqlserver.connect(world, CS, ADMIN, open_catalog=False).create_database()
+    opened = sqlserver.connect(world, f"Data Source={source};Initial Catalog=OctopusDeploy;Integrated Security=SSPI",
+                               ADMIN)
+    assert opened.catalog == "OctopusDeploy" and opened.has_access()
 
 
 # --- what Octopus does with a session -----------------------------------------------------------------------

@@ -31,7 +31,18 @@ from octotui.lab.certs import (
 from octotui.lab.winrm import WinRMEndpoint
 from octotui.lab.winrm.auth import MUTUAL_PROFILE, CertificatePolicy, CertMapping
 from tests.fixtures.lab import running_lab
-from tests.fixtures.winrm import ADMIN, ADMIN_PW, SVC, SVC_PW, Lab, lab_world, run
+from tests.fixtures.winrm import (
+    ADMIN,
+    ADMIN_PW,
+    LOCAL_ADMIN,
+    LOCAL_ADMIN_PW,
+    LOCAL_WHO,
+    SVC,
+    SVC_PW,
+    Lab,
+    lab_world,
+    run,
+)
 
 ADMIN_UPN = "labadmin@work.lab"
 
@@ -156,7 +167,7 @@ def test_certificate_over_plain_http_is_impossible(lab: Lab, certs: Certs) -> No
 
 
 @pytest.mark.parametrize(("transport", "user", "password", "expected"), [
-    ("basic", ADMIN, ADMIN_PW, f"{ADMIN}|network|False"),
+    ("basic", LOCAL_ADMIN, LOCAL_ADMIN_PW, f"{LOCAL_WHO}|network|False"),
     ("ntlm", SVC, SVC_PW, f"{SVC}|network|False"),
     ("credssp", ADMIN, ADMIN_PW, f"{ADMIN}|delegated|True"),
 ])

@@ -20,9 +20,14 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol
 
 from octotui.lab.winrm import WinRMEndpoint
+from tests.fixtures.waiting import wait_until
 from tests.fixtures.winrm import (
     ADMIN,
     ADMIN_PW,
+    LOCAL_ADMIN,
+    LOCAL_ADMIN_PW,
+    LOCAL_USER,
+    LOCAL_USER_PW,
     SVC,
     SVC_PW,
     UNICODE_TEXT,
@@ -80,10 +85,10 @@ def test_basic_over_http_is_refused_unless_allowed(lab: Lab, basic_http: WinRMEn
 def test_basic_over_https_validates_against_the_lab_ca(lab: Lab, ntlm_https: WinRMEndpoint) -> None:
     p = lab.protocol(ntlm_https, "ssl")
     shell = p.open_shell()
-    assert run(p, shell, "labwho", skip_cmd_shell=True)[0] == b"WORK\\labadmin|network|False\r\n"
+    assert run(p, shell, "labwho", skip_cmd_shell=True)[0] == b"OCTO1\\Administrator|network|False\r\n"
     p.close_shell(shell)
     with pytest.raises(requests.exceptions.SSLError):
-        Protocol(ntlm_https.endpoint_url, transport="ssl", username=ADMIN, password=ADMIN_PW,
+        Protocol(ntlm_https.endpoint_url, transport="ssl", username=LOCAL_ADMIN, password=LOCAL_ADMIN_PW,
                  ca_trust_path=None, proxy=None).open_shell()  # type: ignore[arg-type]
 
 
@@ -163,7 +168,9 @@ def test_sealed_message_on_a_new_connection_gets_400(lab: Lab) -> None:
     ep = lab.endpoint(auth="ntlm", idle_timeout=0.3)
     p = lab.protocol(ep, "ntlm")
     shell = p.open_shell()
-    time.sleep(0.8)  # the server closes the idle connection; pywinrm's sealing state lives on
+    assert ep.open_connections == 1
+    # The server closes the idle connection; pywinrm's sealing state lives on.
+    wait_until(lambda: ep.open_connections == 0, what="the lab to close the idle keep-alive connection")
     with pytest.raises(WinRMTransportError) as exc:
         p.run_command(shell, "echo", ["hi"])
     assert exc.value.code == 400
@@ -311,7 +318,7 @@ def test_max_shells_per_user(lab: Lab) -> None:
         p.open_shell()
     assert exc.value.wsman_fault_code == 2150859173
     assert exc.value.fault_subcode == "w:QuotaLimit"
-    other = lab.protocol(ep, "basic", user=SVC, password=SVC_PW)
+    other = lab.protocol(ep, "basic", user=LOCAL_USER, password=LOCAL_USER_PW)
     other.close_shell(other.open_shell())  # the quota is per user
     p.close_shell(shells.pop())
     shells.append(p.open_shell())
@@ -322,7 +329,7 @@ def test_max_shells_per_user(lab: Lab) -> None:
 def test_another_users_shell_is_not_found(lab: Lab, basic_http: WinRMEndpoint) -> None:
     admin = lab.protocol(basic_http, "basic")
     shell = admin.open_shell()
-    svc = lab.protocol(basic_http, "basic", user=SVC, password=SVC_PW)
+    svc = lab.protocol(basic_http, "basic", user=LOCAL_USER, password=LOCAL_USER_PW)
     with pytest.raises(WSManFaultError) as exc:
         svc.run_command(shell, "echo", ["hi"])
     assert exc.value.wsman_fault_code == 2150858843
@@ -354,6 +361,9 @@ def test_shell_idle_timeout_reclaims_the_shell(lab: Lab, basic_http: WinRMEndpoi
     p = lab.protocol(basic_http, "basic")
     shell = p.open_shell(idle_timeout="PT0.5S")
     assert run(p, shell, "echo", "alive")[0] == b"alive\r\n"
+    # Letting the shell's idle time-out pass IS the behaviour under test (WinRS checks it when the shell
+    # is next used, so there is no event to wait on): 0.8 s after the reply, more than 0.5 s have passed
+    # since the server last touched the shell, however slow the machine.
     time.sleep(0.8)
     with pytest.raises(WSManFaultError) as exc:
         p.run_command(shell, "echo", ["hi"])

@@ -1,7 +1,8 @@
 """The raw XML the endpoint answers, element by element, as Windows shapes it (reference §1.6).
 
 Requests are written by hand here, in both pywinrm's and pypsrp's dialects, and sent with plain
-``requests`` and Basic auth to an endpoint that allows unencrypted HTTP, so the replies can be read as
+``requests`` and Basic auth (as the node's local Administrator: Windows takes Basic for local
+accounts only) to an endpoint that allows unencrypted HTTP, so the replies can be read as
 they are on the wire.
 """
 
@@ -20,7 +21,7 @@ import pytest
 import requests
 
 from octotui.lab.winrm import WinRMEndpoint
-from tests.fixtures.winrm import ADMIN, ADMIN_PW, Lab, lab_world
+from tests.fixtures.winrm import LOCAL_ADMIN, LOCAL_ADMIN_PW, LOCAL_WHO, Lab, lab_world
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -57,7 +58,7 @@ class Client:
         self.url = url
         self.dialect = dialect
         self.session = requests.Session()
-        self.session.auth = (ADMIN, ADMIN_PW)
+        self.session.auth = (LOCAL_ADMIN, LOCAL_ADMIN_PW)
         self.session.trust_env = False
 
     def envelope(self, action: str, body: str = "", *, shell: str | None = None,
@@ -188,7 +189,7 @@ def test_create_command_receive_signal_delete(ep: WinRMEndpoint, dialect: str) -
         "ShellId", "ResourceUri", "Owner", "ClientIP", "IdleTimeOut", "InputStreams", "OutputStreams",
         "ShellRunTime", "ShellInactivity"]
     assert shell.findtext("rsp:ShellId", namespaces=NS) == shell_id
-    assert shell.findtext("rsp:Owner", namespaces=NS) == ADMIN
+    assert shell.findtext("rsp:Owner", namespaces=NS) == LOCAL_WHO
     assert shell.findtext("rsp:ClientIP", namespaces=NS) == "127.0.0.1"
     assert shell.findtext("rsp:IdleTimeOut", namespaces=NS) == "PT600.000S"
 
@@ -330,7 +331,7 @@ def test_receive_replies_fit_a_small_client_envelope(ep: WinRMEndpoint) -> None:
 def test_keep_alive_and_http_errors(ep: WinRMEndpoint) -> None:
     c = Client(ep.endpoint_url)
     conn = http.client.HTTPConnection("127.0.0.1", ep.port, timeout=10)
-    auth = "Basic " + base64.b64encode(f"{ADMIN}:{ADMIN_PW}".encode()).decode()
+    auth = "Basic " + base64.b64encode(f"{LOCAL_ADMIN}:{LOCAL_ADMIN_PW}".encode()).decode()
     xml, _ = c.envelope(CREATE, "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams></rsp:Shell>")
     headers = {"Authorization": auth, "Content-Type": "application/soap+xml;charset=UTF-8"}
     shells = []

@@ -12,8 +12,10 @@ wait for a real LDAPS bind. ``samba -i`` exits when the pipe on its stdin closes
 DC behind (``--maximum-runtime`` is a second safety net). Stopping signals only the PIDs this module
 started or recorded (verified through /proc), never processes found by name.
 
-One DC per machine at a time: smbd reaches winbindd only through the compiled-in ``/run/samba/winbindd/pipe``, so two
-DCs would answer each other's logons. A machine-wide lock file serialises runs (a second test run waits).
+The reusable part (provisioning, smb.conf, certificates, process handling) lives in ``octotui.lab.dc.sambadc``, which
+``octotui lab up --dc`` uses too; each DC runs in a mount namespace with its own ``/run/samba`` (smbd reaches
+winbindd only through the compiled-in ``/run/samba/winbindd/pipe``), so the lab's DC on 127.0.0.2 and this one on
+127.0.0.1 never answer each other's logons. A machine-wide lock file serialises test runs (they share 127.0.0.1).
 
 Run by hand: ``python -m tests.realservices.samba_dc up [DIR]`` prints the DC's JSON description and keeps it running
 until Enter or Ctrl-C.
@@ -22,26 +24,37 @@ until Enter or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import errno
-import fcntl
-import ipaddress
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
-import ssl
-import string
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from octotui.lab.dc.sambadc import (
+    DEBIAN_PYTHON,
+    LOCK_FILE,
+    DCConfig,
+    DCUnavailable,
+    SambaProcess,
+    free_port,
+    ldaps_bind,
+    machine_lock,
+    make_certificates,
+    missing_prerequisites,
+    new_password,
+    provision,
+    refuse_busy,
+    run,
+    smb_conf,
+    untraversable_ancestor,
+)
+
+__all__ = ["LOCK_FILE", "DCUnavailable", "SambaDC", "missing_prerequisites", "running_dc"]
 
 DOMAIN = "WORK"
 DNS_DOMAIN = "work.lab"
@@ -49,16 +62,7 @@ REALM = DNS_DOMAIN.upper()
 BASE_DN = "DC=work,DC=lab"
 HOST_NAME = "dc1"
 NETBIOS_NAME = HOST_NAME.upper()
-DEBIAN_PYTHON = "/usr/bin/python3"
-SAMBA = "/usr/sbin/samba"
-SAMBA_TOOL = "/usr/bin/samba-tool"
-LOCK_FILE = Path("/run/lock/octotui-samba-ad-dc.lock") if Path("/run/lock").is_dir() else Path(
-    "/tmp/octotui-samba-ad-dc.lock")
 HERE = Path(__file__).resolve().parent
-
-#: TCP and UDP ports the DC listens on (LDAP and GC ports are hard-coded in Samba; DNS gets a free port).
-TCP_PORTS = (88, 135, 389, 445, 464, 636, 3268, 3269)
-UDP_PORTS = (88, 464)
 
 #: Every account the DC holds besides Administrator, with the state a test expects of it.
 ACCOUNTS: dict[str, str] = {
@@ -72,10 +76,6 @@ ACCOUNTS: dict[str, str] = {
     "svcAcctExpired": "account expired (accountExpires yesterday; LDAP data 701)",
 }
 GMSA = "svcGmsa$"
-
-
-class DCUnavailable(RuntimeError):
-    """The DC could not be started here; the message says why and what would fix it."""
 
 
 @dataclass(frozen=True)
@@ -131,294 +131,17 @@ class SambaDC:
         return doc
 
 
-def missing_prerequisites() -> str | None:
-    """Why this machine cannot run the DC (None when it can). Used to skip locally, never in CI."""
-    if os.geteuid() != 0:
-        return "the Samba AD DC needs root (its LDAP ports are fixed below 1024 and smbd switches users)"
-    missing = [p for p in (SAMBA, SAMBA_TOOL, "/usr/sbin/winbindd", DEBIAN_PYTHON) if not os.path.exists(p)]
-    if missing:
-        return ("missing " + ", ".join(missing) + ": install the Debian packages samba-ad-dc and "
-                "samba-ad-provision (scripts/setup.sh does)")
-    probe = subprocess.run([DEBIAN_PYTHON, "-c", "import samba.samdb"], capture_output=True, timeout=60)
-    if probe.returncode != 0:
-        return "python3-samba is not importable by /usr/bin/python3: install samba-ad-dc"
-    return None
-
-
-def _password() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "Dc-" + "".join(secrets.choice(alphabet) for _ in range(14)) + "7x!"
-
-
-def _busy_ports(address: str) -> list[str]:
-    """Ports another program already holds on ``address`` (or on all addresses)."""
-    busy = []
-    for kind, ports in ((socket.SOCK_STREAM, TCP_PORTS), (socket.SOCK_DGRAM, UDP_PORTS)):
-        for port in ports:
-            with socket.socket(socket.AF_INET, kind) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind((address, port))
-                except OSError as exc:
-                    if exc.errno == errno.EADDRINUSE:
-                        busy.append(f"{'tcp' if kind == socket.SOCK_STREAM else 'udp'}/{port}")
-                    else:
-                        raise
-    return busy
-
-
-def _free_port(address: str) -> int:
-    """A port free for both TCP and UDP on ``address``: the DC's DNS, kept off 53 so no resolver clashes."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((address, 0))
-            port = int(t.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind((address, port))
-                except OSError:
-                    continue
-                return port
-    raise DCUnavailable(f"no free port for the DC's DNS on {address}")
-
-
-def _holders(ports: list[str]) -> str:
-    try:
-        out = subprocess.run(["ss", "-Htulnp"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    wanted = {p.split("/")[1] for p in ports}
-    rows = [ln.split() for ln in out.splitlines()]
-    return "\n".join(" ".join(r) for r in rows if len(r) > 4 and any(r[4].endswith(":" + p) for p in wanted))
-
-
-@contextlib.contextmanager
-def _machine_lock(wait_s: float) -> Iterator[None]:
-    """Hold the one-DC-per-machine lock; released by the kernel even if this process dies."""
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        end = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > end:
-                    raise DCUnavailable(f"another test run holds {LOCK_FILE} (a Samba DC is running) "
-                                        f"for more than {wait_s:.0f} s") from None
-                time.sleep(0.5)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)
-
-
-def _make_certificates(tls: Path, address: str) -> Path:
-    """A private CA and a server certificate for the DC's address and name, so clients can verify the DC.
-
-    Samba's own autogenerated certificate names only the host and has no subjectAltName, so it cannot be verified
-    for an IP address."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "octotui test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    fqdn = f"{HOST_NAME}.{DNS_DOMAIN}"
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName(fqdn), x509.DNSName(DNS_DOMAIN), x509.IPAddress(ipaddress.ip_address(address))]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (tls / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (tls / "cert.pem").write_bytes(cert.public_bytes(pem))
-    key_path = tls / "key.pem"
-    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return tls / "ca.pem"
-
-
-def _smb_conf(d: Path, address: str, dns_port: int, shares: dict[str, Path]) -> str:
-    share_sections = "".join(f"\n[{name}]\n\tpath = {path}\n\tread only = no\n" for name, path in shares.items())
-    # No 'winbindd socket directory': smbd finds winbindd only at the compiled-in /run/samba/winbindd.
-    return f"""[global]
-\tnetbios name = {NETBIOS_NAME}
-\tworkgroup = {DOMAIN}
-\trealm = {REALM}
-\tserver role = active directory domain controller
-\tinterfaces = {address}
-\tbind interfaces only = yes
-\tserver services = s3fs, rpc, ldap, kdc, winbindd, dns
-\tdns port = {dns_port}
-\tsmb ports = 445
-\tdisable netbios = yes
-\tprivate dir = {d}/private
-\tlock directory = {d}
-\tstate directory = {d}/state
-\tcache directory = {d}/cache
-\tbinddns dir = {d}/bind-dns
-\tpid directory = {d}/run
-\tncalrpc dir = {d}/run/ncalrpc
-\tntp signd socket directory = {d}/run/ntp_signd
-\tlog file = {d}/log/log.%m
-\tlog level = 1
-\tpanic action =
-\ttls enabled = yes
-\ttls keyfile = {d}/tls/key.pem
-\ttls certfile = {d}/tls/cert.pem
-\ttls cafile = {d}/tls/ca.pem
-
-[sysvol]
-\tpath = {d}/state/sysvol
-\tread only = no
-
-[netlogon]
-\tpath = {d}/state/sysvol/{DNS_DOMAIN}/scripts
-\tread only = no
-{share_sections}"""
-
-
-def _run(cmd: list[str], what: str, log: Path, *, stdin: str | None = None, timeout: float = 120) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "KRB5"))}
-    env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
-    try:
-        done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise DCUnavailable(f"{what} took more than {timeout:.0f} s") from exc
-    log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise DCUnavailable(f"{what} failed (exit {done.returncode}); log {log}:\n{tail}")
-    return done.stdout
-
-
-class _Process:
-    """The running ``samba`` and the PIDs it forked into their own sessions (smbd, winbindd)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], d: Path, keepalive: IO[bytes] | None) -> None:
-        self.proc = proc
-        self.d = d
-        self.keepalive = keepalive
-
-    def _ours(self, pid: int) -> bool:
-        """Is ``pid`` still a process of THIS DC? PID files can be stale and PIDs reused."""
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            os.readlink(f"/proc/{pid}/exe")
-        except OSError:
-            return False
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie holds nothing
-            return False
-        return pid == self.proc.pid or str(self.d) in cmdline
-
-    def side_pids(self) -> list[int]:
-        pids = []
-        for name in ("smbd.pid", "winbindd.pid", "samba.pid"):
-            with contextlib.suppress(OSError, ValueError):
-                pid = int((self.d / "run" / name).read_text().split()[0])
-                if pid != self.proc.pid and self._ours(pid):
-                    pids.append(pid)
-        return pids
-
-    def stop(self, address: str) -> None:
-        others = self.side_pids()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        if self.keepalive is not None:
-            with contextlib.suppress(OSError):
-                self.keepalive.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: pgid == pid
-            self.proc.wait(timeout=10)
-        end = time.monotonic() + 10
-        while time.monotonic() < end and any(self._ours(p) for p in others):
-            time.sleep(0.1)
-        for pid in others:
-            if self._ours(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)  # smbd and winbindd lead their own sessions
-        end = time.monotonic() + 10
-        while time.monotonic() < end and (_tcp_open(address, 445, 0.2) or _tcp_open(address, 389, 0.2)):
-            time.sleep(0.1)
-
-
-def _tcp_open(address: str, port: int, timeout: float) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _ldaps_bind(address: str, ca_file: Path, user: str, password: str) -> tuple[bool, str]:
-    import ldap3
-
-    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
-    server = ldap3.Server(address, port=636, use_ssl=True, tls=tls, connect_timeout=2)
-    conn = ldap3.Connection(server, user=user, password=password, receive_timeout=5)
-    try:
-        ok = bool(conn.bind())
-        return ok, str(conn.result.get("message", ""))
-    except ldap3.core.exceptions.LDAPException as exc:
-        return False, str(exc)
-    finally:
-        with contextlib.suppress(Exception):
-            conn.unbind()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], dc: SambaDC, log: Path, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-20:])
-            raise DCUnavailable(f"samba exited with {proc.returncode} while starting; {log}:\n{tail}")
-        if all(_tcp_open(dc.address, p, 0.5) for p in (389, 445, 636)):
-            ok, last = _ldaps_bind(dc.address, dc.ca_file, f"Administrator@{DNS_DOMAIN}", dc.administrator_password)
-            if ok:
-                return
-        time.sleep(0.2)
-    raise DCUnavailable(f"the DC did not accept an LDAPS bind within {timeout:.0f} s (last: {last}); see {log}")
+def _config(address: str, shares: dict[str, Path]) -> DCConfig:
+    return DCConfig(domain=DOMAIN, dns_domain=DNS_DOMAIN, address=address, host_name=HOST_NAME, shares=shares)
 
 
 def _lock_out(dc: SambaDC) -> None:
     """Lock svcLocked as AD does: wrong passwords up to its PSO's threshold (lockoutTime cannot be written)."""
     for _ in range(2):
-        _ldaps_bind(dc.address, dc.ca_file, f"{DOMAIN}\\svcLocked", "not-the-password-1")
-    ok, message = _ldaps_bind(dc.address, dc.ca_file, f"{DOMAIN}\\svcLocked", dc.accounts["svcLocked"].password)
+        ldaps_bind(dc.address, dc.ca_file, f"{DOMAIN}\\svcLocked", "not-the-password-1")
+    ok, message = ldaps_bind(dc.address, dc.ca_file, f"{DOMAIN}\\svcLocked", dc.accounts["svcLocked"].password)
     if ok or "data 775" not in message:
         raise DCUnavailable(f"svcLocked did not lock out after two wrong passwords (bind said: {message!r})")
-
-
-def _untraversable_ancestor(path: Path) -> Path | None:
-    """smbd opens share files as the logged-on user's uid, so every folder above the shares must let others in
-    (pytest's own /tmp/pytest-of-root is 0700, hence the DC's own temp folder)."""
-    for folder in (path, *path.parents):
-        if folder.exists() and not folder.stat().st_mode & 0o001:
-            return folder
-    return None
 
 
 @contextlib.contextmanager
@@ -437,7 +160,7 @@ def running_dc(base: Path | None = None, *, address: str = "127.0.0.1", password
         base.chmod(0o755)
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
-    blocked = _untraversable_ancestor(base)
+    blocked = untraversable_ancestor(base)
     if blocked:
         raise DCUnavailable(f"{blocked} is not traversable by other users (mode {blocked.stat().st_mode & 0o777:o}); "
                             "smbd opens share files as the logged-on user, so choose a folder under a path "
@@ -453,12 +176,8 @@ def running_dc(base: Path | None = None, *, address: str = "127.0.0.1", password
 @contextlib.contextmanager
 def _dc_in(base: Path, address: str, passwords: dict[str, str] | None, lock_wait_s: float,
            keep_alive_with_parent: bool) -> Iterator[SambaDC]:
-    with _machine_lock(lock_wait_s):
-        busy = _busy_ports(address)
-        if busy:
-            raise DCUnavailable(f"ports already in use on {address}: {', '.join(busy)}; stop what holds them "
-                                f"(a system samba/smbd? `systemctl disable --now smbd nmbd samba-ad-dc`):\n"
-                                + _holders(busy))
+    with machine_lock(lock_wait_s):
+        refuse_busy(address)
         d = base / "dc"
         if d.exists():
             shutil.rmtree(d)
@@ -475,24 +194,21 @@ def _dc_in(base: Path, address: str, passwords: dict[str, str] | None, lock_wait
         (shares["OctopusRead"] / "readme.txt").write_text("read-only share for octotui tests\n")
         (shares["OctopusData"] / "Archive" / "old.txt").write_text("archived\n")
 
-        pw = {name: _password() for name in ACCOUNTS}
+        pw = {name: new_password() for name in ACCOUNTS}
         pw.update(passwords or {})
-        admin_pw = _password()
-        dns_port = _free_port(address)
+        admin_pw = new_password()
+        dns_port = free_port(address)
+        config = _config(address, shares)
         started = time.monotonic()
-        (d / "bootstrap.conf").write_text("[global]\n")  # keeps Debian's /etc/samba/smb.conf out of the new config
-        _run([SAMBA_TOOL, "domain", "provision", "-s", str(d / "bootstrap.conf"), f"--targetdir={d}",
-              f"--realm={REALM}", f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=SAMBA_INTERNAL",
-              f"--host-name={HOST_NAME}", f"--adminpass={admin_pw}", f"--option=interfaces={address}",
-              "--option=bind interfaces only=yes"], "samba-tool domain provision", d / "log" / "provision.log")
+        provision(d, config, admin_pw)
         provisioned = time.monotonic()
-        ca_file = _make_certificates(d / "tls", address)
+        ca_file = make_certificates(d / "tls", config)
         conf = d / "etc" / "smb.conf"
-        conf.write_text(_smb_conf(d, address, dns_port, shares))
+        conf.write_text(smb_conf(d, config, dns_port))
         paths = {name: str(p) for name, p in shares.items()}
         for sub in ("Archive", "NoDelete"):
             paths[f"OctopusData/{sub}"] = str(shares["OctopusData"] / sub)
-        _run([DEBIAN_PYTHON, str(HERE / "samba_seed.py")], "seeding accounts and ACLs", d / "log" / "seed.log",
+        run([DEBIAN_PYTHON, str(HERE / "samba_seed.py")], "seeding accounts and ACLs", d / "log" / "seed.log",
              stdin=json.dumps({"smb_conf": str(conf), "sam_ldb": str(d / "private" / "sam.ldb"),
                                "dns_domain": DNS_DOMAIN, "netbios_name": NETBIOS_NAME, "host_name": HOST_NAME,
                                "address": address, "passwords": pw, "paths": paths,
@@ -502,16 +218,9 @@ def _dc_in(base: Path, address: str, passwords: dict[str, str] | None, lock_wait
             address=address, directory=d, dns_port=dns_port, ca_file=ca_file, administrator_password=admin_pw,
             accounts={name: Account(name, pw[name], state) for name, state in ACCOUNTS.items()},
             shares={name: f"\\\\{address}\\{name}" for name in shares}, write_folders=write_folders)
-        log = d / "log" / "samba.out"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [SAMBA, "-s", str(conf), "-i", "--no-process-group", "--maximum-runtime=14400"],
-                stdin=subprocess.PIPE if keep_alive_with_parent else subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
-        running = _Process(proc, d, proc.stdin)
+        running = SambaProcess.start(d, config, keep_alive=keep_alive_with_parent)
         try:
-            _wait_ready(proc, dc, log, timeout=60)
+            running.wait_ready(ca_file, f"Administrator@{DNS_DOMAIN}", admin_pw, timeout=60)
             _lock_out(dc)
             ready = time.monotonic()
             (d / "timings.json").write_text(json.dumps({
@@ -519,7 +228,7 @@ def _dc_in(base: Path, address: str, passwords: dict[str, str] | None, lock_wait
                 "start_s": round(ready - seeded, 2), "total_s": round(ready - started, 2)}))
             yield dc
         finally:
-            running.stop(address)
+            running.stop()
             if not os.environ.get("OCTOTUI_KEEP_DC"):
                 shutil.rmtree(d, ignore_errors=True)
 

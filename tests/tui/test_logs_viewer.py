@@ -54,7 +54,7 @@ def drive(screen: LogScreen, body: Callable[[Any, LogScreen], Awaitable[None]], 
         app = Viewer(screen)
         async with app.run_test(size=size) as pilot:
             await until(pilot, lambda: screen.review is not None and screen.review.doc.complete, what="the index")
-            await pilot.pause(0.05)
+            await pilot.pause()  # the messages the complete index posted are handled
             await body(pilot, screen)
 
     asyncio.run(main())
@@ -80,9 +80,9 @@ def test_the_end_of_a_large_file_shows_before_the_index_is_complete(tmp_path: Pa
             await until(pilot, lambda: any("THE LAST LINE" in t for t in shown(screen)), what="the last line")
             assert time.monotonic() - started < 5
             await until(pilot, lambda: screen.review is not None and screen.review.doc.complete)
-            await pilot.pause(0.1)
             assert screen.review is not None and screen.review.row_count() == 200_001
-            assert any("THE LAST LINE" in t and t.startswith("200001 E") for t in shown(screen))
+            await until(pilot, lambda: any("THE LAST LINE" in t and t.startswith("200001 E") for t in shown(screen)),
+                        what="the last line numbered 200001 once the index is complete")
 
     asyncio.run(main())
 
@@ -137,7 +137,7 @@ def test_level_filter_and_next_error(octopus_log: Path) -> None:
         assert "ERROR+" in status(screen)
         for _ in range(4):  # WARN+, INFO+, DEBUG+, then every level again
             await pilot.press("l")
-            await pilot.pause(0.05)
+            await pilot.pause()
         await until(pilot, lambda: review.min_level is None and review.row_count() == total)
 
     drive(LogScreen([file_source(octopus_log)]), body)
@@ -149,7 +149,7 @@ def test_wrap_shows_a_long_line_whole(tmp_path: Path) -> None:
 
     async def body(pilot: Any, screen: LogScreen) -> None:
         await pilot.press("g")
-        await pilot.pause(0.05)
+        await until(pilot, lambda: any("short" in t for t in shown(screen)), what="the top of the file")
         assert not any("THE END" in t for t in shown(screen))
         await pilot.press("w")
         await until(pilot, lambda: any("THE END" in t for t in shown(screen)))
@@ -352,8 +352,8 @@ def test_view_log_opens_a_failed_step_at_its_failing_line(failed_run: Path) -> N
             await until(pilot, lambda: view.cursor is not None, what="the failing line")
             assert screen.review is not None
             assert screen.review.lines(view.cursor or 0, 1)[0].text.startswith("Login failed for user")
-            await pilot.pause(0.05)
-            assert any(t.startswith("201 ") and "Login failed" in t for t in shown(screen)), shown(screen)
+            await until(pilot, lambda: any(t.startswith("201 ") and "Login failed" in t for t in shown(screen)),
+                        what="line 201, the failing line, on screen")
             assert app.unhandled == []
 
     asyncio.run(main())

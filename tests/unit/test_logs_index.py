@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from octotui.logs import cpu
 from octotui.logs.document import LogDocument
 from octotui.logs.index import LineIndex, Scanner
-from octotui.logs.logfile import LogFile
+from octotui.logs.logfile import LogError, LogFile
 from tests.fixtures.logs import all_lines, reference, write_lines
 
 BLOCKS = (16, 64, 4096)
@@ -146,3 +147,66 @@ def test_the_index_stays_small(tmp_path: Path) -> None:
         doc.build()
         assert doc.line_count == 10_000_000 // len(line)
         assert len(doc.index._counts) * doc.index._counts.itemsize < 1024
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_numpy_count_in_two_threads_agrees_with_bytes_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                seed: int) -> None:
+    """Large ranges are counted by numpy in two threads at once: the same counts, for any range and block."""
+    monkeypatch.setattr(cpu, "FORCE", seed % 3 != 0)  # two threads, and one on a machine without a core to spare
+    rnd = random.Random(seed)
+    lines = _random_text(rnd) * 20
+    encoding = ("utf-8", "cp1252")[seed % 2]
+    path = write_lines(tmp_path / "a.log", lines, eol=rnd.choice(["\n", "\r\n"]), encoding=encoding,
+                       bom=b"\xef\xbb\xbf" if seed % 4 == 0 else b"", final_eol=rnd.random() < 0.5)
+    size = path.stat().st_size
+    block = rnd.choice((16, 64, 256))
+    with LogFile(path) as f:
+        plain = Scanner(f, block, fast_from=1 << 62)
+        fast = Scanner(f, block, read_size=block * rnd.choice((1, 3, 8)), fast_from=0, split_from=2 * block)
+        mixed = Scanner(f, block, read_size=block * 2, fast_from=size // 2, split_from=2 * block)  # switches midway
+        for _ in range(10):
+            start = rnd.randrange(0, max(1, size))
+            end = rnd.randrange(start, size + 1)
+            expected = plain.count(start, end)
+            assert fast.count(start, end) == expected == mixed.count(start, end), (start, end)
+        assert fast.count(0, size) == plain.count(0, size)
+
+
+def test_a_document_indexed_with_numpy_reads_every_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import octotui.logs.index as index
+
+    monkeypatch.setattr(index, "FAST_FROM", 0)
+    monkeypatch.setattr(index, "SPLIT_FROM", 128)
+    monkeypatch.setattr(cpu, "FORCE", True)
+    lines = [f"2025-06-01 08:00:{i % 60:02d}.0000  4520  6  INFO  entry {i} é" for i in range(4000)]
+    path = write_lines(tmp_path / "a.log", lines, bom=b"\xef\xbb\xbf", final_eol=False)
+    with LogDocument(path, block=64) as doc:
+        doc.build()
+        assert doc.complete and doc.line_count == 4000
+        assert all_lines(doc) == lines
+
+
+def test_a_file_cut_short_during_a_split_count_ends_the_batch_where_it_ends(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Truncated after its size was read: the batch stops at the new end and counts nothing beyond it."""
+    monkeypatch.setattr(cpu, "FORCE", True)
+    path = write_lines(tmp_path / "a.log", [f"line {i}" for i in range(200)], eol="\n")
+    old_size = path.stat().st_size
+    with LogFile(path) as f:
+        with open(path, "r+b") as fh:
+            fh.truncate(300)
+        batch = Scanner(f, 64, read_size=64, fast_from=0, split_from=128).count(0, old_size)
+        assert batch.end == 300
+        assert sum(batch.counts) == path.read_bytes().count(b"\n")
+        assert batch.last_newline == path.read_bytes().rfind(b"\n")
+
+
+def test_a_read_error_during_a_split_count_is_raised_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu, "FORCE", True)
+    path = write_lines(tmp_path / "a.log", [f"line {i}" for i in range(200)], eol="\n")
+    f = LogFile(path)
+    scanner = Scanner(f, 64, read_size=64, fast_from=0, split_from=128)
+    f.close()
+    with pytest.raises(LogError):
+        scanner.count(0, path.stat().st_size)

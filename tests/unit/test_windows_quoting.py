@@ -238,8 +238,9 @@ def winrm_shell() -> Iterator[tuple[object, str]]:
     lab = make_node()
     endpoint = WinRMEndpoint(lab.runtime, auth="basic", allow_basic_http=True)
     endpoint.start()
-    password = lab.runtime.world.directory.accounts["labadmin"].password
-    protocol = Protocol(endpoint.endpoint_url, transport="basic", username="WORK\\labadmin", password=password,
+    # Basic logs on a node's local accounts only (as Windows' WinRM does): the built-in Administrator.
+    password = lab.runtime.node.local_accounts["administrator"].password
+    protocol = Protocol(endpoint.endpoint_url, transport="basic", username="Administrator", password=password,
                         operation_timeout_sec=10, read_timeout_sec=20, proxy=None,
                         ca_trust_path=None)  # type: ignore[arg-type]  # plain HTTP on loopback: no CA, no proxy
     shell = protocol.open_shell(codepage=65001)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import secrets
 
+from octotui.lab import timing
 from octotui.lab.octopus import config as cfgmod
 from octotui.lab.octopus.host import (
     INSTANCE_OPTS,
@@ -67,6 +68,7 @@ def _install(host: Host, session: SqlSession, key: str | None) -> str:
     key = key or new_master_key()
     host.log.add_sensitive(key)
     host.info(f"Upgrading the database schema to version {host.version}")
+    timing.spend(host.ctx, timing.DATABASE_CREATE)  # every migration script of the release runs here
     session.install_schema(host.version, key)
     host.info("Database upgrade successful")
     return key

@@ -24,6 +24,7 @@ service" from elsewhere.
 
 from __future__ import annotations
 
+from octotui.lab import timing
 from octotui.lab.octopus import config as cfgmod
 from octotui.lab.octopus.host import Command, Host, select_instance
 from octotui.lab.octopus.options import ControlledFailure, Opt, Parsed, Unhandled
@@ -71,6 +72,7 @@ def _start(host: Host, name: str) -> None:
                                 "found.")
     if svc.state == "Running":
         return
+    timing.spend(host.ctx, timing.SERVICE_START)  # StartPending until the service reports Running
     error = host.ctx.runtime.start_service(name)
     attempt = 0
     while error in SYNCHRONOUS_START_ERRORS:
@@ -223,6 +225,7 @@ def checkservices(host: Host, p: Parsed) -> int:
         svc = _svc(host, name)
         if svc is None or svc.state == "Running":
             continue
+        timing.spend(host.ctx, timing.SERVICE_START)
         error = host.ctx.runtime.start_service(name)
         host.info(f"Service {name} starting")
         if error is None:

@@ -17,9 +17,10 @@ Octopus logs nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from octotui.lab import adonet, shares, sqlserver
+from octotui.lab import adonet, shares, sqlserver, timing
 from octotui.lab.identity import Identity
 from octotui.lab.octopus import config as cfgmod
 from octotui.lab.octopus.activity import ServiceActivity
@@ -178,7 +179,17 @@ class OctopusServiceHandler:
                 log.write("INFO", f"Listening for HTTP requests on: {prefix.strip()}")
         hook = runtime.settings.web_hooks.get(node.name)
         if hook is not None:
-            hook(True)
+            # The web host answers only after the server's warm-up (``--timing realistic``), and only if
+            # this start of the service is still the running one by then.
+            pid = self._pids.get((node.name, service.name))
+
+            def open_web(hook: Callable[[bool], None] = hook) -> None:
+                with world.lock:
+                    current = self._pids.get((node.name, service.name)) == pid
+                if current:
+                    hook(True)
+
+            timing.later(runtime.settings.timing, timing.WEB_WARMUP, open_web)
         log.write("INFO", "Web server is ready to process requests")
         log.write("INFO", "The Octopus Server has started")
 

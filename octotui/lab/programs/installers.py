@@ -25,6 +25,7 @@ import urllib.parse
 import weakref
 from dataclasses import dataclass, field, replace
 
+from octotui.lab import timing
 from octotui.lab.process import ProcessContext, Program, StdinPipe
 from octotui.lab.state import OCTOPUS_REG_KEY, NodeState, StagedInstaller
 from octotui.lab.winargs import split_program_name
@@ -343,7 +344,7 @@ def _install(ctx: ProcessContext, req: MsiRequest, log: _MsiLog) -> int:
         props = "".join(f"{k}={v} " for k, v in req.properties.items())
         log.server(f"Command Line: {props}CURRENTDIRECTORY={ctx.cwd} CLIENTUILEVEL=3 ")
         log.action("INSTALL")
-        ctx.sleep(INSTALL_SECONDS)
+        ctx.sleep(max(INSTALL_SECONDS, ctx.runtime.settings.timing.seconds(timing.MSI_INSTALL)))
         if fault == ERROR_INSTALL_FAILURE:
             _log_fatal(log, version, "Installation aborted by a custom action failure.")
             return ERROR_INSTALL_FAILURE
@@ -715,4 +716,7 @@ def choco(ctx: ProcessContext, argv: list[str], command_line: str) -> int:
     return 1
 
 
-PROGRAMS: dict[str, Program] = {"msiexec": msiexec, "choco": choco}
+PROGRAMS: dict[str, Program] = {
+    "msiexec": timing.timed(timing.START_MSIEXEC, msiexec),
+    "choco": timing.timed(timing.START_CHOCO, choco),
+}

@@ -7,10 +7,11 @@ for files marked ``#lab-program:octopus-server`` and the handler for services wh
 
 from __future__ import annotations
 
+from octotui.lab import timing
 from octotui.lab.octopus.cli import run
 from octotui.lab.octopus.service import OctopusServiceHandler
 from octotui.lab.process import Program
 
-PROGRAMS: dict[str, Program] = {"octopus-server": run}
+PROGRAMS: dict[str, Program] = {"octopus-server": timing.timed(timing.START_OCTOPUS, run)}
 
 SERVICE_HANDLER = OctopusServiceHandler()

@@ -26,6 +26,7 @@ import ntpath
 import re
 from dataclasses import dataclass, field
 
+from octotui.lab import timing
 from octotui.lab.process import ProcessContext, Program
 from octotui.lab.ps_twins import BOOTSTRAP, TWINS, first_line, read_header
 from octotui.lab.ps_twins.clixml import error_record_lines, error_stream
@@ -417,4 +418,4 @@ def run(ctx: ProcessContext, argv: list[str], command_line: str) -> int:
     return _run_script(ctx, inv, data.decode(ctx.encoding, errors="replace"), "")
 
 
-PROGRAMS: dict[str, Program] = {"powershell": run}
+PROGRAMS: dict[str, Program] = {"powershell": timing.timed(timing.START_POWERSHELL, run)}

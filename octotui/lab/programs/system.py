@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from octotui.lab import timing
 from octotui.lab.process import ProcessContext, Program
 
 
@@ -87,4 +88,7 @@ def whoami(ctx: ProcessContext, argv: list[str], command_line: str) -> int:
     return 1
 
 
-PROGRAMS: dict[str, Program] = {"hostname": hostname, "whoami": whoami}
+PROGRAMS: dict[str, Program] = {
+    "hostname": timing.timed(timing.START_NATIVE_TOOL, hostname),
+    "whoami": timing.timed(timing.START_NATIVE_TOOL, whoami),
+}

@@ -5,7 +5,12 @@ logins and their roles, the databases with their owners and whether they hold Oc
 answers the questions a preflight asks about those (version, collation, who am I, may I create a
 database, does this database exist, am I db_owner in it, does it hold ``dbo.OctopusServerNode``). It
 reads permissions through ``SqlSession`` so that the front and the simulated ``Octopus.Server.exe`` agree
-on who may do what. Anything else gets an error that says the lab does not answer it.
+on who may do what. It also keeps what a session itself owns: @@TRANCOUNT (BEGIN/COMMIT/ROLLBACK in SQL
+or through the transaction manager), SET IMPLICIT_TRANSACTIONS, and PRINT messages.
+
+Anything it does not model gets error 50001 (``LAB_UNMODELLED``, severity 16), whose text quotes the
+statement and says it is the lab's limit, never an error SQL Server would give for another reason: a
+client that sees 2812 or 208 would wrongly conclude the server lacks the procedure or the view.
 """
 
 from __future__ import annotations
@@ -15,10 +20,16 @@ from dataclasses import dataclass
 
 from octotui.lab.sqlserver import SqlError, SqlSession
 from octotui.lab.state import Database, World
-from octotui.lab.tds import sqltext
+from octotui.lab.tds import builds, catalog, sqltext
+from octotui.lab.tds.catalog import SessionInfo
 from octotui.lab.tds.tokens import Column, SqlType
+from octotui.lab.tds.transactions import TransactionChanged, Transactions
 
 SERVER_NAME = "LABSQL"
+#: The error number (user range, severity 16) for "the lab does not model this"; see ``unmodelled``.
+LAB_UNMODELLED = 50001
+#: The error number for a fault in the lab itself while answering a request.
+LAB_FAILURE = 50002
 SYSTEM_DATABASES = ("master", "tempdb", "model", "msdb")
 #: The tables an Octopus database holds in the lab (the real schema has many more; these are enough to
 #: recognise one and to count it as not empty).
@@ -30,7 +41,8 @@ _SESSION_OPTIONS = {
     "arithignore", "concat_null_yields_null", "quoted_identifier", "nocount", "textsize", "lock_timeout",
     "implicit_transactions", "cursor_close_on_commit", "xact_abort", "dateformat", "datefirst", "language",
     "deadlock_priority", "transaction", "numeric_roundabort", "rowcount", "fmtonly", "no_browsetable",
-    "context_info", "query_governor_cost_limit", "statistics",
+    "context_info", "query_governor_cost_limit", "statistics", "tran", "ansi_defaults", "fips_flagger",
+    "remote_proc_transactions",
 }
 
 
@@ -38,6 +50,7 @@ _SESSION_OPTIONS = {
 class ResultSet:
     columns: list[Column]
     rows: list[list[object]]
+    in_proc: bool = False  # produced inside a procedure: ends with DONEINPROC, not DONE
 
 
 @dataclass
@@ -51,7 +64,22 @@ class DatabaseChanged:
     new: str
 
 
-Outcome = ResultSet | StatementDone | DatabaseChanged
+@dataclass
+class Message:
+    """An informational message, sent as an INFO token (PRINT's are number 0, severity 0)."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class ProcedureEnded:
+    """A procedure EXECuted in a batch returned: RETURNSTATUS, then DONEPROC, as SQL Server sends them."""
+
+    status: int = 0
+
+
+Outcome = ResultSet | StatementDone | DatabaseChanged | Message | TransactionChanged | ProcedureEnded
 
 
 @dataclass(frozen=True)
@@ -72,8 +100,17 @@ def _int(value: object) -> Typed:
     return Typed(value, "int")
 
 
-def unsupported(what: str) -> SqlError:
-    return SqlError(50000, f"The lab's SQL Server does not answer this statement: {what}")
+class Unmodelled(Exception):
+    """Part of a statement the lab does not model; ``Answerer.run`` reports it with the statement's text."""
+
+
+def unmodelled(statement: str, detail: str = "") -> SqlError:
+    """Error 50001: the statement (whitespace folded, at most 300 characters) and what was not modelled."""
+    text = " ".join(statement.split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    suffix = f" ({detail})" if detail else ""
+    return SqlError(LAB_UNMODELLED, f"The octotui lab does not model this statement: {text}{suffix}")
 
 
 class Answerer:
@@ -84,6 +121,12 @@ class Answerer:
         self.session = session
         self.database = database  # as the client sees it: "master" or a user database's name
         self.spid = spid
+        self.transactions = Transactions()
+        #: SET options that @@ variables read back: @@LOCK_TIMEOUT, @@TEXTSIZE, @@DATEFIRST.
+        self.numeric_settings = {"lock_timeout": -1, "textsize": 2147483647, "datefirst": 7}
+        #: Every open session on the server, for sp_who; the TDS front replaces this after login.
+        self.sessions: Callable[[], list[SessionInfo]] = lambda: [
+            SessionInfo(self.spid, self.session.login.name, "", "", self.database)]
 
     # --- batches ---------------------------------------------------------------------------------
     def run(self, text: str, params: dict[str, object] | None = None) -> Iterator[Outcome]:
@@ -91,33 +134,130 @@ class Answerer:
         try:
             statements = sqltext.parse(text)
         except sqltext.SqlSyntaxError as exc:
-            subset = f"it reads only a small subset of T-SQL: {exc}"
-            raise unsupported(f"{text.strip()[:200]!r} ({subset})") from exc
+            raise unmodelled(text, f"it reads only a small subset of T-SQL: {exc}") from exc
         if not statements:
             yield StatementDone()
             return
         for stmt in statements:
             with self.world.lock:
-                yield self._statement(stmt, params or {})
+                try:
+                    outcomes = self._statement(stmt, params or {})
+                except Unmodelled as exc:
+                    raise unmodelled(stmt.source, str(exc)) from exc
+            yield from outcomes
 
-    def _statement(self, stmt: sqltext.Statement, params: dict[str, object]) -> Outcome:
+    def _statement(self, stmt: sqltext.Statement, params: dict[str, object]) -> list[Outcome]:
         if isinstance(stmt, sqltext.SetOption):
-            option = stmt.text.split()[0].lower()
-            if option not in _SESSION_OPTIONS:
-                raise unsupported(f"SET {stmt.text}")
-            return StatementDone()
+            words = stmt.text.lower().split()
+            if words[0] not in _SESSION_OPTIONS:
+                raise Unmodelled(f"SET {words[0].upper()}")
+            if words[0] == "implicit_transactions":
+                self.transactions.implicit = words[-1] == "on"
+            number = "".join(words[1:])
+            if words[0] in self.numeric_settings and number.lstrip("-").isdigit():
+                self.numeric_settings[words[0]] = int(number)
+            return [StatementDone()]
         if isinstance(stmt, sqltext.Use):
-            return self._use(stmt.database)
+            return [self._use(stmt.database)]
         if isinstance(stmt, sqltext.CreateDatabase):
+            if self.transactions.count:
+                raise SqlError(226, "CREATE DATABASE statement not allowed within multi-statement transaction.")
             db = self.session.create_database(stmt.name)  # SqlError 262 or 1801 as SQL Server words them
             if stmt.collation:
                 db.collation = stmt.collation
-            return StatementDone()
+            return [StatementDone()]
         if isinstance(stmt, sqltext.Exec):
-            if stmt.procedure.startswith("sp_datatype_info"):
-                return StatementDone()
-            raise SqlError(2812, f"Could not find stored procedure '{stmt.procedure}'.")
-        return self._select(stmt, params)
+            if stmt.procedure not in _PROCEDURES and not stmt.procedure.startswith("sp_datatype_info"):
+                raise Unmodelled(f"procedure {stmt.procedure}")  # before its arguments: DBCC is no procedure
+            # EXEC takes a bare word as a string: EXEC sp_helpdb master
+            values = [arg.written if isinstance(arg, sqltext.ColumnRef) else self._eval(arg, params).value
+                      for arg in stmt.args]
+            body = self._procedure(stmt.procedure, values, stmt.names)
+            for outcome in body:
+                if isinstance(outcome, ResultSet):
+                    outcome.in_proc = True
+            ended: list[Outcome] = [o for o in body if not isinstance(o, StatementDone)]
+            return [*ended, ProcedureEnded(0)]
+        if isinstance(stmt, sqltext.Transaction):
+            return self._transaction_statement(stmt)
+        if isinstance(stmt, sqltext.Print):
+            value = self._eval(stmt.expr, params).value
+            return [Message(0, "" if value is None else _display(value))]
+        if isinstance(stmt, sqltext.If):
+            chosen = stmt.then if self._condition(stmt, params) else stmt.otherwise
+            return [StatementDone()] if chosen is None else self._statement(chosen, params)
+        outcomes: list[Outcome] = []
+        if self.transactions.implicit and self.transactions.count == 0 and stmt.table is not None:
+            outcomes += self.begin()  # SELECT ... FROM opens a transaction under IMPLICIT_TRANSACTIONS ON
+        outcomes.append(self._select(stmt, params))
+        return outcomes
+
+    def _condition(self, stmt: sqltext.If, params: dict[str, object]) -> bool:
+        left, right = self._eval(stmt.left, params).value, self._eval(stmt.right, params).value
+        if left is None or right is None:
+            return False  # a comparison with NULL is UNKNOWN, and IF takes only TRUE
+        if isinstance(left, str) or isinstance(right, str):
+            a: object = str(left).lower()
+            b: object = str(right).lower()
+        else:
+            a, b = int(left), int(right)  # type: ignore[call-overload]
+        tests: dict[str, Callable[[object, object], bool]] = {
+            "=": lambda x, y: x == y, "<>": lambda x, y: x != y,
+            "<": lambda x, y: x < y, ">": lambda x, y: x > y,  # type: ignore[operator]
+            "<=": lambda x, y: x <= y, ">=": lambda x, y: x >= y,  # type: ignore[operator]
+        }
+        return tests[stmt.op](a, b)
+
+    # --- transactions ----------------------------------------------------------------------------
+    def begin(self) -> list[Outcome]:
+        """BEGIN TRANSACTION, in SQL or by the transaction manager (ENVCHANGE 8 when one opens)."""
+        return _changed(self.transactions.begin())
+
+    def commit(self) -> list[Outcome]:
+        return _changed(self.transactions.commit())
+
+    def rollback(self, name: str | None = None) -> list[Outcome]:
+        return _changed(self.transactions.rollback(name))
+
+    def _transaction_statement(self, stmt: sqltext.Transaction) -> list[Outcome]:
+        if stmt.action == "begin":
+            return self.begin()
+        if stmt.action == "commit":
+            return self.commit()
+        if stmt.action == "save":
+            self.transactions.save(stmt.name or "")
+            return [StatementDone()]
+        return self.rollback(stmt.name)
+
+    # --- procedures ------------------------------------------------------------------------------
+    def call_procedure(self, name: str, values: list[object], names: list[str]) -> list[Outcome]:
+        """A procedure called by RPC; what the lab does not model is error 50001, as in a batch."""
+        with self.world.lock:
+            try:
+                return self._procedure(name, values, names)
+            except Unmodelled as exc:
+                raise unmodelled(f"EXEC {name}", str(exc)) from exc
+
+    def _procedure(self, name: str, values: list[object], names: list[str]) -> list[Outcome]:
+        def first(alias: str) -> object:
+            """The procedure's one argument, passed by its name or first by position."""
+            named = dict(zip(names, values, strict=True))
+            if alias in named:
+                return named[alias]
+            return values[0] if values and not names[0] else None
+
+        if name.startswith("sp_datatype_info"):
+            return [StatementDone()]
+        if name == "sp_who":
+            return [_rows(catalog.sp_who(self.sessions(), self.spid, first("@loginame")))]
+        if name == "sp_helpdb":
+            visible = self._database_names()
+            return [_rows(catalog.sp_helpdb(visible, self._owner_of, self._db_id, self._db_collation,
+                                            self._compatibility(), first("@dbname")))]
+        if name == "sp_databases":
+            return [_rows(catalog.sp_databases([n for n in self._database_names()
+                                                if self._has_db_access(n)]))]
+        raise Unmodelled(f"procedure {name}")
 
     def _use(self, name: str) -> Outcome:
         if name.lower() in SYSTEM_DATABASES:
@@ -172,7 +312,7 @@ class Answerer:
                 out_cols.append(Column(alias or col.name, col.type, col.length))
                 pickers.append(_picker(expr.name))
             else:
-                raise unsupported("expressions other than column names in a SELECT with FROM")
+                raise Unmodelled("expressions other than column names in a SELECT with FROM")
         return ResultSet(out_cols, [[pick(r) for pick in pickers] for r in rows])
 
     def _table(self, name: str) -> tuple[dict[str, Column], list[dict[str, object]]]:
@@ -182,14 +322,22 @@ class Answerer:
         if schema == "sys" and table == "databases":
             cols = {"database_id": Column("database_id", "int"), "name": Column("name", "nvarchar"),
                     "collation_name": Column("collation_name", "nvarchar"),
+                    "compatibility_level": Column("compatibility_level", "smallint"),
+                    "state": Column("state", "smallint"),
                     "state_desc": Column("state_desc", "nvarchar", 60),
+                    "user_access_desc": Column("user_access_desc", "nvarchar", 60),
+                    "recovery_model_desc": Column("recovery_model_desc", "nvarchar", 60),
                     "is_read_only": Column("is_read_only", "bit")}
             rows: list[dict[str, object]] = []
-            for db_name in [*SYSTEM_DATABASES, *(d.name for d in self.world.sql.databases.values())]:
+            for db_name in self._database_names():
                 rows.append({"database_id": self._db_id(db_name), "name": db_name,
-                             "collation_name": self._db_collation(db_name), "state_desc": "ONLINE",
+                             "collation_name": self._db_collation(db_name),
+                             "compatibility_level": self._compatibility(), "state": 0, "state_desc": "ONLINE",
+                             "user_access_desc": "MULTI_USER", "recovery_model_desc": catalog.recovery_model(db_name),
                              "is_read_only": False})
             return cols, rows
+        if schema == "sys" and table in _CATALOG_VIEWS:
+            return _CATALOG_VIEWS[table](self.world, self._current_db())
         if schema == "sys" and table == "tables":
             cols = {"name": Column("name", "nvarchar"), "object_id": Column("object_id", "int"),
                     "is_ms_shipped": Column("is_ms_shipped", "bit")}
@@ -205,6 +353,11 @@ class Answerer:
             return cols, [{"id": n.name, "name": n.name, "maxconcurrenttasks": n.max_concurrent_tasks,
                            "isinmaintenancemode": n.is_in_maintenance_mode}
                           for n in octopus.octopus.nodes.values()]
+        if schema in ("sys", "information_schema") or len(parts) > 2:
+            raise Unmodelled(f"view {name}")
+        octopus_db = self._current_db()
+        if schema == "dbo" and octopus_db is not None and octopus_db.octopus is not None:
+            raise Unmodelled(f"table {name}: of an Octopus database it models only dbo.OctopusServerNode's rows")
         raise SqlError(208, f"Invalid object name '{name}'.")
 
     # --- expressions -----------------------------------------------------------------------------
@@ -230,7 +383,7 @@ class Answerer:
             return self._call(expr.name, [self._eval(a, params).value for a in expr.args])
         if isinstance(expr, sqltext.ColumnRef):
             raise SqlError(207, f"Invalid column name '{expr.name}'.")
-        raise unsupported("'*' outside COUNT(*) or a SELECT with FROM")
+        raise Unmodelled("'*' outside COUNT(*) or a SELECT with FROM")
 
     def _variable(self, name: str) -> Typed:
         sql = self.world.sql
@@ -243,24 +396,35 @@ class Answerer:
         if name == "@@language":
             return _text("us_english")
         if name == "@@trancount":
+            return _int(self.transactions.count)
+        if name == "@@servicename":
+            return _text("MSSQLSERVER")
+        if name in ("@@lock_timeout", "@@textsize"):
+            return _int(self.numeric_settings[name[2:]])
+        if name == "@@datefirst":
+            return Typed(self.numeric_settings["datefirst"], "smallint")
+        if name == "@@max_precision":
+            return Typed(38, "smallint")
+        if name == "@@error":
             return _int(0)
         if name == "@@microsoftversion":
             major, minor, build = _version_parts(sql.version)
             return _int((major << 24) | (minor << 16) | build)
-        raise unsupported(name.upper())
+        raise Unmodelled(f"variable {name.upper()}")
 
     def version_banner(self) -> str:
         sql = self.world.sql
         major = _version_parts(sql.version)[0]
         year = _YEARS.get(major, str(major))
-        return (f"Microsoft SQL Server {year} (RTM) - {sql.version} (X64) \n\tJan  1 2024 00:00:00 \n\t"
+        level = builds.banner_level(major, _version_parts(sql.version)[2])
+        return (f"Microsoft SQL Server {year} ({level}) - {sql.version} (X64) \n\tJan  1 2024 00:00:00 \n\t"
                 f"Copyright (C) {year} Microsoft Corporation\n\t{sql.edition} on Windows Server 2022 "
                 "Datacenter 10.0 <X64> (Build 20348: ) (Hypervisor)\n")
 
     def _call(self, name: str, args: list[object]) -> Typed:
         handler = getattr(self, "_fn_" + name.lower(), None)
         if handler is None:
-            raise unsupported(f"{name}()")
+            raise Unmodelled(f"function {name}")
         result: Typed = handler(args)
         return result
 
@@ -275,7 +439,7 @@ class Answerer:
             "productminorversion": _text(str(minor)),
             "productbuild": _text(str(build)),
             "productlevel": _text("RTM"),
-            "productupdatelevel": _text(None),
+            "productupdatelevel": _text(builds.update_level(major, build)),
             "edition": _text(edition),
             "engineedition": _int(_engine_edition(edition)),
             "collation": _text(sql.collation),
@@ -352,7 +516,7 @@ class Answerer:
     def _fn_is_rolemember(self, args: list[object]) -> Typed:
         role = str(_arg(args, 0) or "").lower()
         if len(args) > 1 and args[1] is not None:
-            raise unsupported("IS_ROLEMEMBER with a principal")
+            raise Unmodelled("IS_ROLEMEMBER with a principal")
         if role == "public":
             return _int(1)
         if not role.startswith("db_"):
@@ -363,7 +527,7 @@ class Answerer:
 
     def _fn_user_name(self, args: list[object]) -> Typed:
         if args:
-            raise unsupported("USER_NAME with an id")
+            raise Unmodelled("USER_NAME with an id")
         db = self._current_db()
         if self.session.is_sysadmin:
             return _text("dbo")
@@ -379,7 +543,8 @@ class Answerer:
 
     def _fn_schema_name(self, args: list[object]) -> Typed:
         if args:
-            raise unsupported("SCHEMA_NAME with an id")
+            names = {1: "dbo", 2: "guest", 3: "INFORMATION_SCHEMA", 4: "sys"}
+            return _text(names.get(args[0]) if isinstance(args[0], int) else None)
         return _text("dbo")
 
     def _fn_object_id(self, args: list[object]) -> Typed:
@@ -394,6 +559,25 @@ class Answerer:
         return _int(self._object_id(table))
 
     # --- facts -----------------------------------------------------------------------------------
+    def _database_names(self) -> list[str]:
+        return [*SYSTEM_DATABASES, *(d.name for d in self.world.sql.databases.values())]
+
+    def _has_db_access(self, name: str) -> bool:
+        """HAS_DBACCESS: master, tempdb and msdb let everyone in as guest; model and user databases do not."""
+        if name.lower() in ("master", "tempdb", "msdb"):
+            return True
+        if name.lower() == "model":
+            return self.session.is_sysadmin
+        return self.session.has_access(name)
+
+    def _owner_of(self, name: str) -> str:
+        db = None if name.lower() in SYSTEM_DATABASES else self.world.sql.database(name)
+        return db.owners[0] if db is not None and db.owners else "sa"
+
+    def _compatibility(self) -> int:
+        """New databases get the server's own level: 150 on 2019, 160 on 2022."""
+        return _version_parts(self.world.sql.version)[0] * 10
+
     def _current_db(self) -> Database | None:
         if self.database.lower() in SYSTEM_DATABASES:
             return None
@@ -427,6 +611,34 @@ class Answerer:
             return self.world.sql.collation
         db = self.world.sql.database(name)
         return db.collation if db is not None else None
+
+
+#: The system procedures the lab answers (besides sp_datatype_info*, which it answers with nothing).
+_PROCEDURES = ("sp_who", "sp_helpdb", "sp_databases")
+
+_CATALOG_VIEWS: dict[str, Callable[[World, Database | None], catalog.Rows]] = {
+    "server_principals": lambda world, _db: catalog.server_principals(world),
+    "server_role_members": lambda world, _db: catalog.server_role_members(world),
+    "database_principals": catalog.database_principals,
+    "database_role_members": catalog.database_role_members,
+}
+
+
+def _changed(change: TransactionChanged | None) -> list[Outcome]:
+    return [StatementDone() if change is None else change]
+
+
+def _rows(table: catalog.Rows) -> ResultSet:
+    """A catalog table as a result set, its columns in their declared order."""
+    columns, rows = table
+    return ResultSet(list(columns.values()), [[row[key] for key in columns] for row in rows])
+
+
+def _display(value: object) -> str:
+    """How PRINT shows a value: bits as 1/0, everything else as text."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def _picker(name: str) -> Callable[[dict[str, object]], object]:
@@ -480,4 +692,4 @@ def _cast(typed: Typed, type_name: str, length: int | None) -> Typed:
             return _text(None, size)
         text = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return _text(text[:size], size)
-    raise unsupported(f"CAST to {type_name}")
+    raise Unmodelled(f"CAST to {type_name}")

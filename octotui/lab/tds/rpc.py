@@ -104,8 +104,11 @@ def _plp(r: _Reader) -> bytes | None:
         parts.append(r.take(size))
 
 
-def _value(r: _Reader) -> object:
-    """Read TYPE_INFO then the value for one parameter; ints become int, text becomes str."""
+def _value(r: _Reader, collations: bool = True) -> object:
+    """Read TYPE_INFO then the value for one parameter; ints become int, text becomes str.
+
+    Character types carry a 5-byte collation from TDS 7.1 on; a 7.0 client sends none.
+    """
     kind = r.u8()
     if kind in _FIXED:
         fmt, size = _FIXED[kind]
@@ -124,7 +127,7 @@ def _value(r: _Reader) -> object:
         return int.from_bytes(raw, "little", signed=True)
     if kind in _TEXT_TYPES:
         maxlen = r.u16()
-        r.take(5)  # collation
+        r.take(5 if collations else 0)  # collation
         if maxlen == 0xFFFF:
             long_value = _plp(r)
             return None if long_value is None else long_value.decode(_TEXT_TYPES[kind], errors="replace")
@@ -134,7 +137,7 @@ def _value(r: _Reader) -> object:
         return r.take(size).decode(_TEXT_TYPES[kind], errors="replace")
     if kind in (0x63, 0x23):  # NTEXT, TEXT
         r.u32()  # max length
-        r.take(5)  # collation
+        r.take(5 if collations else 0)  # collation
         size = r.u32()
         if size == 0xFFFFFFFF:
             return None
@@ -148,8 +151,11 @@ def _value(r: _Reader) -> object:
     raise RequestError(f"parameter type 0x{kind:02X} is not supported by the lab's SQL Server")
 
 
-def parse_rpc(payload: bytes, modern: bool) -> list[RpcCall]:
-    """One RPC message may batch several calls, separated by 0x80 (7.2+) or 0xFF."""
+def parse_rpc(payload: bytes, modern: bool, collations: bool = True) -> list[RpcCall]:
+    """One RPC message may batch several calls, separated by 0x80 (7.2+) or 0xFF.
+
+    ``collations`` is False for a TDS 7.0 client, whose character parameters carry no collation.
+    """
     r = _Reader(payload, skip_all_headers(payload, modern))
     calls: list[RpcCall] = []
     while not r.done:
@@ -164,7 +170,7 @@ def parse_rpc(payload: bytes, modern: bool) -> list[RpcCall]:
         while not r.done and r.data[r.pos] not in (0x80, 0xFF, 0xFE):
             pname = r.b_varchar()
             status = r.u8()
-            call.params.append(Param(pname, bool(status & 0x01), _value(r)))
+            call.params.append(Param(pname, bool(status & 0x01), _value(r, collations)))
         calls.append(call)
         if not r.done:
             r.u8()  # batch separator

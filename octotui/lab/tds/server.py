@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import socket
 import socketserver
 import struct
 import threading
+from pathlib import Path
 from typing import Any
 
 from octotui.lab.ntlm_users import ensure_user_file
 from octotui.lab.sqlserver import SqlError
 from octotui.lab.state import World
 from octotui.lab.tds import login7, packets, prelogin, rpc, sqltext
-from octotui.lab.tds.answers import SERVER_NAME, Answerer, DatabaseChanged, Outcome, ResultSet
+from octotui.lab.tds.answers import (
+    LAB_FAILURE,
+    LAB_UNMODELLED,
+    SERVER_NAME,
+    Answerer,
+    DatabaseChanged,
+    Message,
+    Outcome,
+    ProcedureEnded,
+    ResultSet,
+)
+from octotui.lab.tds.catalog import SessionInfo
 from octotui.lab.tds.logon import LoginRefused, Opened, open_session, untrusted_domain
-from octotui.lab.tds.ntlm import NtlmAcceptor, NtlmRefused
+from octotui.lab.tds.ntlm import NtlmRefused, SspiAcceptor
 from octotui.lab.tds.tokens import (
     CMD_SELECT,
     DONE_ATTN,
@@ -39,7 +50,9 @@ from octotui.lab.tds.tokens import (
     ENV_ROLLBACK_TRAN,
     WIRE_COLLATION,
     TokenWriter,
+    ack_version,
 )
+from octotui.lab.tds.transactions import TransactionChanged
 
 TDS_74 = 0x74000004
 _ERROR_CLASS = {18456: 14, 18452: 14, 4060: 11, 916: 14, 262: 14, 911: 16}
@@ -62,7 +75,8 @@ class _Connection:
         self.answerer: Answerer | None = None
         self.prepared: dict[int, tuple[str, str]] = {}
         self._handles = itertools.count(1)
-        self._transaction = b""
+        self.client_host = ""
+        self.client_program = ""
 
     # --- plumbing --------------------------------------------------------------------------------
     @property
@@ -89,8 +103,11 @@ class _Connection:
                 msg = packets.read_message(self.sock)
             if msg.type != packets.LOGIN7:
                 return
-            if not self.login(login7.parse(msg.payload)):
+            request = login7.parse(msg.payload)
+            if not self.login(request):
                 return
+            self.client_host, self.client_program = request.host_name, request.app_name
+            self.front._register(self, True)
             while True:
                 msg = packets.read_message(self.sock)
                 try:
@@ -99,12 +116,22 @@ class _Connection:
                     raise
                 except Exception as exc:  # a lab bug: tell the client rather than leave it waiting
                     w = self.writer()
-                    self.error(w, SqlError(50000, f"The lab's SQL Server failed on this request: "
-                                                  f"{type(exc).__name__}: {exc}"))
+                    self.error(w, SqlError(LAB_FAILURE, f"The lab's SQL Server failed on this request: "
+                                                        f"{type(exc).__name__}: {exc}"))
                     w.done(DONE_ERROR)
                     self.send(w.payload())
         except (packets.ConnectionClosed, prelogin.PreloginError, login7.Login7Error):
             return
+        finally:
+            self.front._register(self, False)
+
+    def session_info(self) -> SessionInfo | None:
+        """What sp_who shows for this connection, once it has logged in."""
+        answerer = self.answerer
+        if answerer is None:
+            return None
+        return SessionInfo(self.spid, answerer.session.login.name, self.client_host, self.client_program,
+                           answerer.database)
 
     def login(self, request: login7.Login7) -> bool:
         if request.tds_version >> 24 < 0x74:
@@ -129,32 +156,47 @@ class _Connection:
         self.answerer = Answerer(self.world, opened.session, opened.database, self.spid)
         return True
 
-    def ntlm(self, negotiate: bytes) -> str:
-        acceptor = NtlmAcceptor(self.world)
+    def ntlm(self, first: bytes) -> str:
+        """The SSPI handshake of a Windows login (NTLM, SPNEGO or Kerberos; see ``tds.ntlm``): each server
+        token in an SSPI token, each client token in an SSPI (0x11) or LOGIN7 (0x10) packet, as SQL Server
+        takes both. The server's last token (Kerberos' AP-REP, SPNEGO's accept-completed) goes out with
+        the LOGINACK."""
+        acceptor = SspiAcceptor(self.world, self.front.kerberos_keytab)
+        token = first
         try:
-            challenge = acceptor.first(negotiate)
+            for _ in range(8):
+                out = acceptor.step(token)
+                if acceptor.complete:
+                    self.final_sspi = out
+                    account = acceptor.account()
+                    self.auth_scheme = acceptor.mechanism.upper()
+                    return account
+                if not out:
+                    break
+                w = self.writer()
+                w.sspi(out)
+                self.send(w.payload())
+                msg = packets.read_message(self.sock)
+                if msg.type not in (packets.SSPI, packets.LOGIN7):
+                    break
+                token = msg.payload
         except NtlmRefused:
-            raise untrusted_domain() from None
-        w = self.writer()
-        w.sspi(challenge)
-        self.send(w.payload())
-        msg = packets.read_message(self.sock)
-        if msg.type != packets.SSPI:
-            raise untrusted_domain()
-        try:
-            return acceptor.finish(msg.payload)
-        except NtlmRefused:
-            raise untrusted_domain() from None
+            pass
+        raise untrusted_domain()
 
     def login_ack(self, opened: Opened) -> bytes:
         w = self.writer()
+        final = getattr(self, "final_sspi", None)
+        if final:  # the handshake's last server token (Kerberos mutual authentication) before LOGINACK
+            w.sspi(final)
         w.env_text(ENV_DATABASE, opened.database, "master")
         w.info(5701, f"Changed database context to '{opened.database}'.", SERVER_NAME, state=2)
-        w.env_bytes(ENV_COLLATION, WIRE_COLLATION)
+        if w.collations:  # ENVCHANGE 7 came with TDS 7.1; a 7.0 client cannot read it
+            w.env_bytes(ENV_COLLATION, WIRE_COLLATION)
         w.env_text(ENV_LANGUAGE, "us_english")
         w.info(5703, "Changed language setting to us_english.", SERVER_NAME)
         parts = [int(p) if p.isdigit() else 0 for p in self.world.sql.version.split(".")] + [0, 0, 0]
-        w.loginack(self.tds_version, "Microsoft SQL Server", (parts[0], parts[1], parts[2]))
+        w.loginack(ack_version(self.tds_version), "Microsoft SQL Server", (parts[0], parts[1], parts[2]))
         w.env_text(ENV_PACKET_SIZE, str(self.packet_size), str(self.packet_size))
         w.done()
         return w.payload()
@@ -192,20 +234,38 @@ class _Connection:
             w.colmetadata(outcome.columns)
             for row in outcome.rows:
                 w.row(outcome.columns, row)
-            done(DONE_MORE | DONE_COUNT, CMD_SELECT, len(outcome.rows))
+            (w.done_in_proc if outcome.in_proc else done)(DONE_MORE | DONE_COUNT, CMD_SELECT, len(outcome.rows))
         elif isinstance(outcome, DatabaseChanged):
             w.env_text(ENV_DATABASE, outcome.new, outcome.old)
             w.info(5701, f"Changed database context to '{outcome.new}'.", SERVER_NAME)
             done(DONE_MORE, 0, 0)
+        elif isinstance(outcome, Message):
+            w.info(outcome.number, outcome.text, SERVER_NAME, severity=0)
+            done(DONE_MORE, 0, 0)
+        elif isinstance(outcome, TransactionChanged):
+            self._write_transaction(w, outcome)
+            done(DONE_MORE, 0, 0)
+        elif isinstance(outcome, ProcedureEnded):
+            w.return_status(outcome.status)
+            w.done_proc(DONE_MORE)
         else:
             done(DONE_MORE, 0, 0)
+
+    def _write_transaction(self, w: TokenWriter, change: TransactionChanged) -> None:
+        """ENVCHANGE 8/9/10 exist from TDS 7.2 (MS-TDS 2.2.7.9); older clients track @@TRANCOUNT themselves."""
+        if not w.modern:
+            return
+        if change.kind == "begin":
+            w.env_bytes(ENV_BEGIN_TRAN, change.descriptor)
+        else:
+            w.env_bytes(ENV_COMMIT_TRAN if change.kind == "commit" else ENV_ROLLBACK_TRAN, b"", change.descriptor)
 
     def on_batch(self, payload: bytes) -> bytes:
         w = self.writer()
         try:
             text = rpc.batch_text(payload, self.modern)
         except rpc.RequestError as exc:
-            self.error(w, SqlError(50000, str(exc)))
+            self.error(w, SqlError(LAB_UNMODELLED, str(exc)))
             w.done(DONE_ERROR)
             return w.payload()
         self._outcomes(w, text, {}, in_proc=False)
@@ -214,9 +274,9 @@ class _Connection:
     def on_rpc(self, payload: bytes) -> bytes:
         w = self.writer()
         try:
-            calls = rpc.parse_rpc(payload, self.modern)
+            calls = rpc.parse_rpc(payload, self.modern, collations=self.writer().collations)
         except rpc.RequestError as exc:
-            self.error(w, SqlError(50000, str(exc)))
+            self.error(w, SqlError(LAB_UNMODELLED, str(exc)))
             w.done_proc(DONE_ERROR)
             return w.payload()
         for call in calls:
@@ -255,31 +315,49 @@ class _Connection:
         elif proc == "sp_unprepare":
             if params and isinstance(params[0].value, int):
                 self.prepared.pop(params[0].value, None)
-        elif proc.startswith("sp_datatype_info"):
-            pass
         else:
-            self.error(w, SqlError(2812, f"Could not find stored procedure '{proc}'."))
-            ok = False
+            assert self.answerer is not None
+            try:
+                for outcome in self.answerer.call_procedure(proc, [p.value for p in params],
+                                                            [p.name.lower() for p in params]):
+                    self._write_outcome(w, outcome, w.done_in_proc)
+            except SqlError as exc:
+                self.error(w, exc)
+                ok = False
         w.return_status(0 if ok else 1)
         if handle_param is not None:
             w.return_int(0, handle_param.name, max(self.prepared) if self.prepared else 0)
         w.done_proc(DONE_MORE if ok else DONE_MORE | DONE_ERROR)
 
     def on_transaction(self, payload: bytes) -> bytes:
+        """TM_BEGIN_XACT, and TM_COMMIT_XACT / TM_ROLLBACK_XACT with fBeginXact (begin the next one too).
+
+        They move the same @@TRANCOUNT as BEGIN TRAN/COMMIT/ROLLBACK in SQL text (MS-TDS 2.2.6.9).
+        """
+        assert self.answerer is not None
         w = self.writer()
         start = rpc.skip_all_headers(payload, self.modern)
         request = struct.unpack_from("<H", payload, start)[0] if len(payload) >= start + 2 else -1
-        if request == 5:  # TM_BEGIN_XACT
-            self._transaction = os.urandom(8)
-            w.env_bytes(ENV_BEGIN_TRAN, self._transaction)
-        elif request in (7, 8):  # TM_COMMIT_XACT, TM_ROLLBACK_XACT
-            w.env_bytes(ENV_COMMIT_TRAN if request == 7 else ENV_ROLLBACK_TRAN, b"", self._transaction)
-            self._transaction = b""
-        else:
-            self.error(w, SqlError(50000, "The lab's SQL Server does not support transaction manager "
-                                          f"request {request}."))
+        name_len = payload[start + 2] if len(payload) > start + 2 else 0
+        after_name = start + 3 + 2 * name_len
+        begin_next = request in (7, 8) and len(payload) > after_name and payload[after_name] & 0x01
+        try:
+            if request == 5:  # TM_BEGIN_XACT: isolation level byte, then the name
+                changes = self.answerer.begin()
+            elif request in (7, 8):  # TM_COMMIT_XACT, TM_ROLLBACK_XACT: name, then fBeginXact
+                changes = self.answerer.commit() if request == 7 else self.answerer.rollback()
+                if begin_next:
+                    changes += self.answerer.begin()
+            else:
+                raise SqlError(LAB_UNMODELLED, "The octotui lab does not model this statement: transaction "
+                                               f"manager request {request}")
+        except SqlError as exc:
+            self.error(w, exc)
             w.done(DONE_ERROR)
             return w.payload()
+        for change in changes:
+            if isinstance(change, TransactionChanged):
+                self._write_transaction(w, change)
         w.done()
         return w.payload()
 
@@ -332,13 +410,16 @@ class TdsServer:
     """
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0,
-                 ntlm_user_file: str | None = None) -> None:
+                 ntlm_user_file: str | None = None, kerberos_keytab: Path | None = None) -> None:
         self.world = world
         self.host = host
         self.port = port
         self.ntlm_user_file = ntlm_user_file
+        #: The keytab holding MSSQLSvc/<sql fqdn>[:port] (lab up --dc): Kerberos logins are accepted only with it.
+        self.kerberos_keytab = kerberos_keytab
         self._listener: _Listener | None = None
         self._sockets: set[socket.socket] = set()
+        self._connections: set[_Connection] = set()
         self._lock = threading.Lock()
         self._spids = itertools.count(51)
 
@@ -352,6 +433,21 @@ class TdsServer:
                 self._sockets.add(sock)
             else:
                 self._sockets.discard(sock)
+
+    def _register(self, connection: _Connection, add: bool) -> None:
+        """Keep the logged-in connections, for sp_who; each answerer reads the list when asked."""
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+        if add and connection.answerer is not None:
+            connection.answerer.sessions = self.sessions
+
+    def sessions(self) -> list[SessionInfo]:
+        with self._lock:
+            connections = list(self._connections)
+        return [info for c in connections if (info := c.session_info()) is not None]
 
     def start(self) -> None:
         ensure_user_file(self.world, self.ntlm_user_file)

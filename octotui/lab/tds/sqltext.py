@@ -2,8 +2,11 @@
 
 It understands ``SELECT`` lists of literals, parameters, ``@@`` variables, function calls and ``CAST``,
 with an optional ``FROM`` one table ``WHERE col = value [AND ...]`` ``ORDER BY col``; ``SET`` options;
-``USE``; ``CREATE DATABASE name [COLLATE c]``; and ``EXEC`` of a procedure. Anything else is a
-``SqlSyntaxError``: the lab answers it with a clear error instead of pretending to have run it.
+``USE``; ``CREATE DATABASE name [COLLATE c]``; ``EXEC`` of a procedure (positional or ``@name = value``
+arguments); ``BEGIN TRAN``, ``COMMIT``, ``ROLLBACK`` and ``SAVE TRAN``; ``PRINT``; and ``IF a <op> b
+statement [ELSE statement]``, which is how clients guard ``COMMIT``/``ROLLBACK`` with ``@@TRANCOUNT``.
+Anything else is a ``SqlSyntaxError``: the lab answers it with a clear error instead of pretending to
+have run it. Every statement keeps its source text, so that error can quote it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class SqlSyntaxError(ValueError):
 class Token:
     kind: str  # "str" | "num" | "name" | "qname" (bracketed or quoted) | "var" | "param" | "op"
     text: str
+    start: int = 0  # where the token is in the batch text, for quoting a statement
+    end: int = 0
 
 
 _TOKEN = re.compile(r"""
@@ -48,12 +53,12 @@ def tokenize(text: str) -> list[Token]:
             continue
         if kind == "str":
             body = value[2:-1] if value[0] in "Nn" else value[1:-1]
-            tokens.append(Token("str", body.replace("''", "'")))
+            tokens.append(Token("str", body.replace("''", "'"), m.start(), m.end()))
         elif kind == "qname":
             close = "]" if value[0] == "[" else '"'
-            tokens.append(Token("qname", value[1:-1].replace(close * 2, close)))
+            tokens.append(Token("qname", value[1:-1].replace(close * 2, close), m.start(), m.end()))
         else:
-            tokens.append(Token(kind, value))
+            tokens.append(Token(kind, value, m.start(), m.end()))
     return tokens
 
 
@@ -106,39 +111,72 @@ class Select:
     table: str | None = None  # "sys.tables", "dbo.octopusservernode": lower case, schema included
     where: list[tuple[str, Expr]] = field(default_factory=list)
     order_by: str | None = None
+    source: str = ""  # the statement as written, for messages
 
 
 @dataclass
 class SetOption:
     text: str
+    source: str = ""
 
 
 @dataclass
 class Use:
     database: str
+    source: str = ""
 
 
 @dataclass
 class CreateDatabase:
     name: str
     collation: str | None = None
+    source: str = ""
 
 
 @dataclass
 class Exec:
     procedure: str  # lower case, without schema
     args: list[Expr]
+    names: list[str] = field(default_factory=list)  # "@dbname" (lower case) per argument, "" if positional
+    source: str = ""
 
 
-Statement = Select | SetOption | Use | Exec | CreateDatabase
+@dataclass
+class Transaction:
+    action: str  # "begin" | "commit" | "rollback" | "save"
+    name: str | None = None  # the transaction or savepoint name, if one was given
+    source: str = ""
 
-_STATEMENT_START = {"SELECT", "SET", "USE", "EXEC", "EXECUTE", "CREATE"}
+
+@dataclass
+class Print:
+    expr: Expr
+    source: str = ""
+
+
+@dataclass
+class If:
+    left: Expr
+    op: str  # "=", "<>", "<", ">", "<=", ">="
+    right: Expr
+    then: Statement
+    otherwise: Statement | None = None
+    source: str = ""
+
+
+Statement = Select | SetOption | Use | Exec | CreateDatabase | Transaction | Print | If
+
+_STATEMENT_START = {"SELECT", "SET", "USE", "EXEC", "EXECUTE", "CREATE", "BEGIN", "COMMIT", "ROLLBACK", "SAVE",
+                    "PRINT", "IF", "ELSE"}
+_TRAN_WORDS = {"TRAN", "TRANSACTION", "WORK"}
+_COMPARISONS = {"=", "<>", "!=", "<", ">", "<=", ">="}
 _NILADIC = {"SYSTEM_USER", "CURRENT_USER", "SESSION_USER", "USER"}
 _CLAUSE_WORDS = {"FROM", "WHERE", "ORDER", "GROUP", "UNION", "AS", "AND", "OR", "BY", "HAVING", "INTO"}
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], text: str = "") -> None:
+        self.text = text
         self.tokens = tokens
         self.pos = 0
         self.questions = 0
@@ -197,9 +235,23 @@ class _Parser:
         return out
 
     def statement(self) -> Statement:
+        first = self.pos
+        stmt = self._statement()
+        last = self.tokens[self.pos - 1] if self.pos > first else self.tokens[first]
+        stmt.source = self.text[self.tokens[first].start:last.end]
+        return stmt
+
+    def _statement(self) -> Statement:
         tok = self.peek()
         assert tok is not None
         word = tok.text.upper() if tok.kind == "name" else ""
+        if word in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE"):
+            return self.transaction(word)
+        if word == "PRINT":
+            self.pos += 1
+            return Print(self.expr())
+        if word == "IF":
+            return self.if_statement()
         if word == "SELECT":
             return self.select()
         if word == "SET":
@@ -222,6 +274,48 @@ class _Parser:
             return self.exec_call()  # a batch may start with a bare procedure name
         raise SqlSyntaxError(f"Incorrect syntax near '{tok.text}'.")
 
+    def transaction(self, word: str) -> Transaction:
+        self.pos += 1
+        if word in ("BEGIN", "SAVE"):
+            tok = self.next()  # BEGIN alone opens a BEGIN ... END block, which the lab does not read
+            if tok.kind != "name" or tok.text.upper() not in ("TRAN", "TRANSACTION"):
+                raise SqlSyntaxError(f"Incorrect syntax near '{tok.text}'.")
+        elif self.at_word(*_TRAN_WORDS):
+            self.pos += 1
+        stmt = Transaction(word.lower())
+        name = self.peek()
+        if name is not None and (name.kind in ("qname", "param") or (
+                name.kind == "name" and name.text.upper() not in _STATEMENT_START)):
+            self.pos += 1
+            stmt.name = name.text
+        if word == "SAVE" and stmt.name is None:
+            raise SqlSyntaxError("Incorrect syntax near 'TRANSACTION'.")
+        return stmt
+
+    def if_statement(self) -> If:
+        self.pos += 1
+        left = self.expr()
+        tok = self.next()
+        op = tok.text
+        if tok.kind == "op" and op in ("<", ">", "!") and self.at_op("="):
+            self.pos += 1
+            op += "="
+        elif tok.kind == "op" and op == "<" and self.at_op(">"):
+            self.pos += 1
+            op = "<>"
+        if tok.kind != "op" or op not in _COMPARISONS:
+            raise SqlSyntaxError(f"Incorrect syntax near '{tok.text}'.")
+        right = self.expr()
+        if self.peek() is None:
+            raise SqlSyntaxError("Incorrect syntax near the end of the statement.")
+        stmt = If(left, "<>" if op == "!=" else op, right, self.statement())
+        if self.at_op(";"):
+            self.pos += 1
+        if self.at_word("ELSE"):
+            self.pos += 1
+            stmt.otherwise = self.statement()
+        return stmt
+
     def set_option(self) -> SetOption:
         self.pos += 1
         words: list[str] = []
@@ -232,14 +326,22 @@ class _Parser:
         return SetOption(" ".join(words))
 
     def exec_call(self) -> Exec:
-        name = self.dotted_name().split(".")[-1].lower()
-        args: list[Expr] = []
+        call = Exec(self.dotted_name().split(".")[-1].lower(), [])
         if self.peek() is not None and not self.at_op(";") and not self.at_word(*_STATEMENT_START):
-            args.append(self.expr())
+            self._exec_arg(call)
             while self.at_op(","):
                 self.pos += 1
-                args.append(self.expr())
-        return Exec(name, args)
+                self._exec_arg(call)
+        return call
+
+    def _exec_arg(self, call: Exec) -> None:
+        tok, after = self.peek(), self.peek(1)
+        name = ""
+        if tok is not None and tok.kind == "param" and after is not None and after.kind == "op" and after.text == "=":
+            name = tok.text.lower()
+            self.pos += 2
+        call.args.append(self.expr())
+        call.names.append(name)
 
     def select(self) -> Select:
         self.expect_word("SELECT")
@@ -368,7 +470,7 @@ class _Parser:
 
 def parse(text: str) -> list[Statement]:
     """The statements of a batch, in order; SqlSyntaxError for anything outside the subset."""
-    return _Parser(tokenize(text)).statements()
+    return _Parser(tokenize(text), text).statements()
 
 
 def declared_names(declaration: str) -> list[str]:

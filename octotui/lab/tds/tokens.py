@@ -1,9 +1,10 @@
 """The token stream the server writes back: login acknowledgement, messages, result sets, DONE.
 
-Only the types the lab's answers need exist here (int, bigint, bit, nvarchar), each in its nullable wire
-form (INTN, BITN, NVARCHAR), since every column the checks read may be NULL. The layout follows MS-TDS
-for TDS 7.2 and later (8-byte DONE row counts, 4-byte line numbers, 4-byte UserType); a 7.1 client gets
-the shorter forms.
+Only the types the lab's answers need exist here (smallint, int, bigint, bit, nvarchar), each in its
+nullable wire form (INTN, BITN, NVARCHAR), since every column the checks read may be NULL. The layout
+follows MS-TDS for TDS 7.2 and later (8-byte DONE row counts, 4-byte line numbers, 4-byte UserType); a 7.1
+client gets the shorter forms, and a 7.0 client also gets NVARCHAR without the collation that TDS 7.1
+added (FreeTDS at 7.0 reads those five bytes as data: "Datastream processing out of sync").
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ NVARCHAR = 0xE7
 #: collation bytes never change how a client decodes text; every column carries this one.
 WIRE_COLLATION = bytes.fromhex("0904d00034")
 
-SqlType = Literal["int", "bigint", "bit", "nvarchar"]
+SqlType = Literal["smallint", "int", "bigint", "bit", "nvarchar"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ class TokenWriter:
     def modern(self) -> bool:
         """TDS 7.2 or later: 8-byte DONE counts, 4-byte line numbers and user types."""
         return (self.tds_version >> 24) >= 0x72
+
+    @property
+    def collations(self) -> bool:
+        """TDS 7.1 or later: character types carry a collation, and ENVCHANGE 7 exists."""
+        return (self.tds_version >> 24) >= 0x71
 
     def payload(self) -> bytes:
         return bytes(self.buf)
@@ -125,11 +131,14 @@ class TokenWriter:
     def _type_info(self, col: Column) -> bytes:
         if col.type == "int":
             return bytes([INTN, 4])
+        if col.type == "smallint":
+            return bytes([INTN, 2])
         if col.type == "bigint":
             return bytes([INTN, 8])
         if col.type == "bit":
             return bytes([BITN, 1])
-        return bytes([NVARCHAR]) + struct.pack("<H", min(col.length, 4000) * 2) + WIRE_COLLATION
+        collation = WIRE_COLLATION if self.collations else b""
+        return bytes([NVARCHAR]) + struct.pack("<H", min(col.length, 4000) * 2) + collation
 
     def colmetadata(self, columns: list[Column]) -> None:
         self.buf += struct.pack("<BH", COLMETADATA, len(columns))
@@ -142,6 +151,8 @@ class TokenWriter:
             return b"\xff\xff" if col.type == "nvarchar" else b"\x00"
         if col.type == "int":
             return b"\x04" + struct.pack("<i", int(value))  # type: ignore[call-overload]
+        if col.type == "smallint":
+            return b"\x02" + struct.pack("<h", int(value))  # type: ignore[call-overload]
         if col.type == "bigint":
             return b"\x08" + struct.pack("<q", int(value))  # type: ignore[call-overload]
         if col.type == "bit":
@@ -175,3 +186,17 @@ class TokenWriter:
         self.buf += struct.pack("<BH", RETURNVALUE, ordinal) + b_varchar(name) + b"\x01"
         self.buf += (struct.pack("<I", 0) if self.modern else struct.pack("<H", 0)) + struct.pack("<H", 0)
         self.buf += bytes([INTN, 4, 4]) + struct.pack("<i", value)
+
+
+def ack_version(requested: int) -> int:
+    """The TDS version LOGINACK names for the version a client asked for in LOGIN7 (MS-TDS 2.2.7.14).
+
+    A 7.0 client asks with 0x70000000 but SQL Server answers 0x07000000, and 7.1 becomes 0x71000001;
+    from 7.2 on the values agree. A client newer than 7.4 is answered with 7.4, as SQL Server 2019 does.
+    """
+    major = requested >> 24
+    if major == 0x70 or requested == 0x07000000:
+        return 0x07000000
+    if major == 0x71 or requested == 0x07010000:
+        return 0x71000001
+    return min(requested, 0x74000004)

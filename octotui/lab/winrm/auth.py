@@ -1,17 +1,28 @@
 """Who is calling: Basic and certificate per request, NTLM/Negotiate and CredSSP per TCP connection, as WinRM does it.
 
-Basic travels with every request (pywinrm sends it pre-emptively), so nothing is remembered. NTLM and
+Basic travels with every request (pywinrm sends it pre-emptively), so nothing is remembered. As on Windows,
+Basic logs on the node's LOCAL accounts only (``NodeState.local_accounts``: ``Administrator``, ``.\\Administrator``
+or ``OCTO1\\Administrator``); a domain account over Basic is answered 401, so an answers file that pairs
+``transport = "basic"`` with a domain user fails here as it would on a real node. NTLM and
 CredSSP authenticate the connection: the handshake runs over a few 401 round trips, after which requests
 on that connection carry no Authorization header and are sealed with the context the handshake produced.
 NTLM is checked by pyspnego's acceptor against ``NTLM_USER_FILE``; every scheme is then also checked against
 the lab's directory, so a disabled or locked account is refused however it authenticates.
 
+Kerberos (with ``lab up --dc``, which sets the keytab of the nodes' ``HTTP/<fqdn>`` keys): a raw AP-REQ under
+``Negotiate`` or ``Kerberos`` (pywinrm, the engine) or SPNEGO with Kerberos first (pypsrp, Windows clients), told
+apart from NTLM by the token (``octotui.lab.kerberos``). A refused ticket is answered with the KRB-ERROR
+GSSAPI made (clock skew ...), as Windows does, so the client can say why. ``ConnectionAuth.method`` names the
+method each request was carried by, for ``lab inspect``. The NTLM CHALLENGE names the node and its domain
+(``octotui.lab.ntlm_names``), not the Linux host.
+
 Certificate authentication (``Authorization: <wsman secprofile/https/mutual>``, HTTPS only) takes the client
 certificate the TLS layer already verified against the lab CA and maps it to an account the way Windows'
 certificate mapping table does (MS-WSMV 3.1.4.1.35; see ``CertMapping``). The mapping holds the account's
 password, which Windows checks at each use, so a mapping goes stale when the password changes. Two lab
-simplifications: the lab has no local SAM, so a mapping names a directory account (Windows only maps local
-accounts); and the logon is a NETWORK logon, so the session carries no credentials for a second hop.
+simplifications: a mapping names a directory account (Windows maps local accounts only; the lab's nodes have
+one, used by Basic, but its mappings stay on the domain admin); and the logon is a NETWORK logon, so the session
+carries no credentials for a second hop.
 """
 
 from __future__ import annotations
@@ -30,7 +41,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from octotui.lab.certs import certificate_upns, thumbprint
 from octotui.lab.identity import Identity
-from octotui.lab.state import Directory
+from octotui.lab.kerberos import KerberosAcceptor, token_mechanism
+from octotui.lab.ntlm_names import Names, challenge_names
+from octotui.lab.state import Directory, NodeState, account_logon_error
 from octotui.lab.winrm import soap
 from octotui.lab.winrm.crypto import Sealer
 
@@ -55,6 +68,27 @@ class CertMapping:
     password: str
     uri: str = "*"
     enabled: bool = True
+
+
+def token_is_spnego(token: bytes) -> bool:
+    """A GSS-API InitialContextToken for SPNEGO (as opposed to a raw Kerberos AP-REQ)."""
+    from octotui.lab.kerberos import OID_SPNEGO
+
+    return token[:1] == b"\x60" and OID_SPNEGO in token[2:16]
+
+
+def _error_token(exc: BaseException) -> bytes | None:
+    """The error token GSSAPI made for the client (a KRB-ERROR such as KRB_AP_ERR_SKEW), if any."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not e for e in seen):
+        seen.append(cur)
+        token = getattr(cur, "token", None)
+        if isinstance(token, bytes) and token:
+            return token
+        base = getattr(cur, "base_error", None)
+        cur = base if isinstance(base, BaseException) else (cur.__cause__ or cur.__context__)
+    return None
 
 
 def _pattern_match(pattern: str, value: str) -> bool:
@@ -120,11 +154,16 @@ class AuthPolicy:
     negotiate: bool  # NTLM/Negotiate accepted (auth="ntlm")
     basic: bool  # Basic accepted on this listener (HTTPS, or HTTP with AllowUnencrypted)
     certificates: CertificatePolicy | None = None  # certificate auth (HTTPS listeners given a client CA)
+    kerberos: bool = False  # Kerberos accepted (inside Negotiate, or the Kerberos scheme): a keytab is set
+    names: Names | None = None  # what the NTLM CHALLENGE names: this node and its domain
+    node: NodeState | None = None  # whose local accounts Basic logs on (none: Basic refuses everyone)
 
     def challenges(self) -> list[str]:
         schemes = []
-        if self.negotiate:
+        if self.negotiate or self.kerberos:
             schemes.append("Negotiate")
+        if self.kerberos:
+            schemes.append("Kerberos")
         if self.basic:
             schemes.append(BASIC_CHALLENGE)
         schemes.append("CredSSP")
@@ -152,6 +191,9 @@ class ConnectionAuth:
         self._bound = False  # the identity belongs to the connection (NTLM, CredSSP), not one request
         self._cert_der: bytes | None = None
         self._cert_mapping: CertMapping | None = None
+        #: The authentication method the last request was carried by, as ``lab inspect`` counts it.
+        self.method = "none"
+        self._mechanism = ""  # ntlm | kerberos | credssp: what the connection's handshake uses
 
     def _reject(self) -> AuthStep:
         self._reset()
@@ -168,22 +210,40 @@ class ConnectionAuth:
         """``peer_cert``: the DER of the client certificate the TLS layer verified, if any."""
         if not header:
             if self._bound and self.identity is not None:
+                self.method = self._mechanism
                 return AuthStep(True)
+            self.method = "none"
             return self._reject()
         if header.strip().lower() == MUTUAL_PROFILE:
+            self.method = "certificate"
             return self._certificate(peer_cert)
         scheme, _, value = header.strip().partition(" ")
         lowered = scheme.lower()
+        self.method = lowered if lowered in ("basic", "credssp") else "none"
         try:
             token = base64.b64decode(value.strip(), validate=True)
         except (binascii.Error, ValueError):
             return self._reject()
         if lowered == "basic" and self.policy.basic:
             return self._basic(token)
-        if lowered in ("negotiate", "ntlm") and self.policy.negotiate:
-            return self._handshake(scheme, token, "negotiate")
+        if lowered in ("negotiate", "ntlm", "kerberos"):
+            return self._negotiate(scheme, token)
         if lowered == "credssp":
             return self._handshake(scheme, token, "credssp")
+        return self._reject()
+
+    def _negotiate(self, scheme: str, token: bytes) -> AuthStep:
+        """Negotiate (NTLM or Kerberos, told apart by the token), NTLM, or Kerberos: each only when enabled."""
+        mechanism = token_mechanism(token)
+        if mechanism == "continue":
+            mechanism = self._mechanism if self._ctx is not None and not self._bound else "unknown"
+        self.method = mechanism if mechanism in ("ntlm", "kerberos") else "none"
+        wanted = scheme.lower()
+        if mechanism == "kerberos" and self.policy.kerberos and wanted in ("negotiate", "kerberos"):
+            return self._handshake(scheme, token, "negotiate" if token[:1] == b"\xa1" or
+                                   token_is_spnego(token) else "kerberos")
+        if mechanism == "ntlm" and self.policy.negotiate and wanted in ("negotiate", "ntlm"):
+            return self._handshake(scheme, token, "negotiate")
         return self._reject()
 
     # --- Basic -----------------------------------------------------------------------------------
@@ -195,12 +255,22 @@ class ConnectionAuth:
         user, sep, password = text.partition(":")
         if not sep:
             return self._reject()
-        account = self._logon(user, password)
+        account = self._local_logon(user, password)
         if account is None:
             return self._reject()
         self._reset()
         self.identity = Identity(account, "network")
         return AuthStep(True)
+
+    def _local_logon(self, name: str, password: str) -> str | None:
+        """``NODE\\user`` when ``name`` is one of this node's local accounts and the logon would succeed. A
+        domain account is refused even with the right password: Windows' WinRM takes Basic for local
+        accounts only (``winrm/config/service/auth Basic``)."""
+        node = self.policy.node
+        acct = node.local_account(name) if node is not None else None
+        if node is None or acct is None or account_logon_error(acct, password) is not None:
+            return None
+        return node.qualified_local(acct.sam)
 
     # --- certificate -----------------------------------------------------------------------------
     def _certificate(self, peer_cert: bytes | None) -> AuthStep:
@@ -232,14 +302,23 @@ class ConnectionAuth:
         if self._ctx is None or self._scheme != protocol or self._bound:
             self._reset()
             try:
-                self._ctx = spnego.server(protocol=protocol)
+                self._ctx = KerberosAcceptor() if protocol == "kerberos" else spnego.server(protocol=protocol)
             except Exception:
                 return self._reject()
             self._scheme = protocol
+            self._mechanism = "credssp" if protocol == "credssp" else self.method
         ctx = self._ctx
         try:
-            out = ctx.step(token)
-        except Exception:  # SpnegoError for a wrong password; anything else for a garbled token
+            if self.policy.names is not None:
+                with challenge_names(self.policy.names):
+                    out = ctx.step(token)
+            else:
+                out = ctx.step(token)
+        except Exception as exc:  # SpnegoError for a wrong password; anything else for a garbled token
+            error_token = _error_token(exc)
+            if error_token:  # a Kerberos KRB-ERROR (clock skew ...): Windows sends it back with the 401
+                self._reset()
+                return AuthStep(False, [("WWW-Authenticate", f"{scheme} {base64.b64encode(error_token).decode()}")])
             return self._reject()
         if not ctx.complete:
             if out is None:
@@ -252,6 +331,8 @@ class ConnectionAuth:
             account, password = self._credssp_account(ctx)
         else:
             account, password = self._ntlm_account(ctx), None
+            if ctx.negotiated_protocol in ("kerberos", "ntlm"):
+                self._mechanism = self.method = str(ctx.negotiated_protocol)
         if account is None:
             return self._reject()
         self.identity = Identity(account, "delegated" if protocol == "credssp" else "network")

@@ -19,9 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from octotui.lab.kerberos import enable_keytab
+from octotui.lab.ntlm_names import Names
 from octotui.lab.ntlm_users import ensure_user_file
 from octotui.lab.runtime import NodeRuntime
-from octotui.lab.winrm import crypto, soap
+from octotui.lab.winrm import crypto, identify, soap
 from octotui.lab.winrm.auth import AuthPolicy, CertificatePolicy, CertMapping, ConnectionAuth
 from octotui.lab.winrm.httpconn import HttpServer, Request
 from octotui.lab.winrm.winrs import Caller, WinRS
@@ -64,8 +66,15 @@ class WinRMEndpoint:
         #: Seconds an idle keep-alive connection is kept (Windows: about 2 minutes); None = forever.
         self.idle_timeout = idle_timeout
         certificates = CertificatePolicy(client_ca, cert_mappings) if https is not None and client_ca else None
+        keytab = runtime.settings.kerberos_keytab
+        if keytab is not None:
+            enable_keytab(keytab)  # Kerberos (lab up --dc): the nodes' HTTP/<fqdn> keys, as their computer accounts
         self.policy = AuthPolicy(directory=runtime.world.directory, negotiate=auth == "ntlm",
-                                 basic=https is not None or allow_basic_http, certificates=certificates)
+                                 basic=https is not None or allow_basic_http, certificates=certificates,
+                                 kerberos=keytab is not None,
+                                 names=Names(runtime.node.name, runtime.world.directory.domain,
+                                             runtime.world.directory.dns_name),
+                                 node=runtime.node)
         self.winrs = WinRS(runtime, max_shells_per_user=max_shells_per_user)
         self.tls_context: ssl.SSLContext | None = None
         if https is not None:
@@ -99,6 +108,16 @@ class WinRMEndpoint:
             self.runtime.node.winrm_port = self.port
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                          name=f"winrm-{self.runtime.node.name}", daemon=True).start()
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now: what a test waits on to see an idle keep-alive
+        connection closed by the server (``idle_timeout``) instead of guessing how long that takes."""
+        server = self._server
+        if server is None:
+            return 0
+        with server.connections_lock:
+            return len(server.connections)
 
     def stop(self) -> None:
         """Close the listener and every open connection, and end every shell (what a shutdown does)."""
@@ -159,7 +178,17 @@ class WinRMEndpoint:
         if fired == "wsman500":
             self._injected_500(req, conn, body, content_type, encrypted)
             return
+        if not req.header("authorization") and identify.wants_unauthenticated(req.header("wsmanidentify")) \
+                and identify.is_identify(body):
+            with runtime.world.lock:
+                counts = runtime.node.auth_requests
+                counts["none"] = counts.get("none", 0) + 1
+            req.reply(200, identify.response(None, None), _SOAP_TYPE)  # Test-WSMan's anonymous Identify
+            return
         step = conn.authorize(req.header("authorization") or None, _peer_certificate(req))
+        with runtime.world.lock:
+            counts = runtime.node.auth_requests
+            counts[conn.method] = counts.get(conn.method, 0) + 1
         if not step.ok:
             req.reply(401, headers=step.headers)
             return
@@ -185,6 +214,10 @@ class WinRMEndpoint:
             req.reply(413, headers=step.headers)
             return
         assert conn.identity is not None
+        if identify.is_identify(plain):
+            reply = identify.response(runtime.node.os_version, conn.method)
+            self._send_soap(req, 200, reply, conn.sealer if encrypted else None, step.headers)
+            return
         caller = Caller(identity=conn.identity, delegated_password=conn.delegated_password,
                         client_ip=req.client_ip, endpoint_url=self.endpoint_url)
         status, reply = self._dispatch(plain, caller, self._machine(req))

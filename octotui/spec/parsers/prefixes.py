@@ -61,7 +61,7 @@ def parse_listen_prefix(text: str) -> ListenPrefix:
     """Parse one prefix; ``str()`` of the result is its canonical form with port and trailing slash."""
     if not isinstance(text, str) or not text:
         raise ParseError("the listen prefix is empty", "write it like http://+:80/")
-    if text != text.strip() or any(c.isspace() or ord(c) < 32 for c in text):
+    if text != text.strip() or any(c.isspace() or ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):  # C0, DEL, C1
         raise ParseError(f"'{shown(text)}' contains spaces or control characters", "write it like http://+:80/")
     if "," in text or ";" in text:
         raise ParseError(f"'{shown(text)}' holds more than one prefix",
