@@ -118,15 +118,19 @@ def section_checks(section: str, data: Mapping[str, Any], passwords: Passwords, 
         cs = str(_table(data, "sql").get("connection_string", "")).strip()
         if cs and not field_problems(data, ["sql.connection_string"])["sql.connection_string"]:
             from octotui.checks.sql import SqlIdentity, check_sql
+            from octotui.checks.sql_kerberos import for_transport
             from octotui.spec.parsers.connstr import redact
 
             sql_mode: Mode = "join" if mode == "join" else "create"
             winrm_user = str(_table(data, "winrm").get("username", ""))
+            transport = str(_table(data, "winrm").get("transport", "") or "")
+            ad_dc, ad_dns = _table(data, "ad").get("domain_controller"), _table(data, "ad").get("dns_domain")
+            kdc, dns = (str(ad_dc) if ad_dc else None), (str(ad_dns) if ad_dns else None)
             identity: SqlIdentity | None = None
             if sql_mode == "create" and passwords.winrm and winrm_user:
-                identity = SqlIdentity(winrm_user, passwords.winrm)
+                identity = SqlIdentity(winrm_user, passwords.winrm, for_transport(transport, kdc, dns, "winrm"))
             elif run_as is not None:
-                identity = SqlIdentity(run_as[0], run_as[1])
+                identity = SqlIdentity(run_as[0], run_as[1], for_transport(transport, kdc, dns, "service_account"))
             checks.append(LiveCheck("sql.connection_string", SQL_IDS, redact(cs),
                                     adapt(check_sql, cs, identity, mode=sql_mode)))
             if run_as is not None and winrm is not None:

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -217,12 +217,14 @@ def odbc_quote(value: str, *, legacy_freetds: bool) -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """How to log in: ``ntlm`` (Windows account and password, FreeTDS), ``kerberos`` (a ticket already
-    held), or ``sql`` (a SQL login)."""
+    """How to log in: ``ntlm`` (Windows account and password, FreeTDS), ``kerberos`` (a ticket: this
+    console's, or one got from ``password``; ``realm`` is the service principal's realm when known), or
+    ``sql`` (a SQL login)."""
 
     method: Literal["ntlm", "kerberos", "sql"]
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
+    realm: str = ""
 
 
 def ntlm_user(username: Account | str) -> str:
@@ -308,6 +310,13 @@ def to_odbc(cs: ConnectionString, driver: OdbcDriver, credentials: Credentials, 
             parts.append(f"HostNameInCertificate={q(hostname)}")
     if app:
         parts.append(f"APP={q(app)}")
+    if credentials.method == "kerberos" and credentials.realm and driver.kind == "freetds":
+        # FreeTDS names the service principal without a realm (the default realm's, often none): give it. REALM
+        # applies to the SPN FreeTDS derives; a ServerSPN is taken as written.
+        if spn and "@" not in spn:
+            spn = f"{spn}@{credentials.realm}"
+        elif not spn:
+            parts.append(f"REALM={q(credentials.realm)}")
     if spn:
         parts.append(f"ServerSPN={q(spn)}")
     if intent:

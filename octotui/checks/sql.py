@@ -20,8 +20,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 from octotui.checks.deadline import DEFAULT_DEADLINE_S, Deadline
@@ -38,6 +40,8 @@ from octotui.checks.odbc import (
     to_odbc,
 )
 from octotui.checks.result import CheckResult, Status
+from octotui.checks.sql_kerberos import SqlKerberos, connect_with, realm_of, service_principal, ticket
+from octotui.remote.kerberos import KerberosFailure
 from octotui.spec.parsers.accounts import Account
 from octotui.spec.parsers.connstr import ConnectionString, as_connection_string
 from octotui.spec.parsers.errors import ParseError
@@ -73,15 +77,19 @@ QUERY_USER_TABLES = "SELECT COUNT(*) AS user_tables FROM sys.tables WHERE is_ms_
 QUERY_NODES = "SELECT Name FROM dbo.OctopusServerNode ORDER BY Name"
 
 FailureKind = Literal["parse", "odbc", "mapping", "resolve", "refused", "unreachable", "timeout", "login",
-                      "windows_login", "database", "tls", "connect", "driver_missing", "query"]
+                      "windows_login", "database", "tls", "connect", "driver_missing", "query", "kerberos"]
 
 
 @dataclass(frozen=True)
 class SqlIdentity:
-    """The Windows account (``DOMAIN\\user``) an Integrated Security login runs as, with its password."""
+    """The Windows account (``DOMAIN\\user``) an Integrated Security login runs as, with its password.
+
+    ``kerberos`` set (the answers' domain is a Kerberos domain): the login gets a Kerberos ticket with the
+    password (``octotui.checks.sql_kerberos``) instead of using NTLM, which such a domain may refuse."""
 
     username: Account | str  # the spec's account, or the name as typed in the wizard
     password: str = field(repr=False)
+    kerberos: SqlKerberos | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,9 @@ def _credentials(cs: ConnectionString, identity: SqlIdentity | None) -> tuple[Cr
         if identity is None:
             return Credentials("kerberos"), "Windows authentication (Kerberos ticket of this console)"
         user = ntlm_user(identity.username)
+        if identity.kerberos is not None:
+            return (Credentials("kerberos", str(identity.username), identity.password),
+                    f"Windows authentication by Kerberos as {user}")
         return Credentials("ntlm", user, identity.password), f"Windows authentication as {user}"
     user = cs.get("User ID") or ""
     password = cs.get("Password")
@@ -241,8 +252,41 @@ def _probe(text: ConnectionString | str, identity: SqlIdentity | None, depth: De
         if facts.failure is not None:
             return facts
     pyodbc = load_pyodbc()
+    with ExitStack() as stack:
+        connect = _plain_connect(pyodbc, clock)
+        kerberos = identity.kerberos if identity is not None and credentials.method == "kerberos" else None
+        if kerberos is not None:
+            spn = service_principal(cs.get("Server SPN"), host, port)
+            credentials = replace(credentials, realm=realm_of(credentials.user, kerberos, spn))
+            try:
+                odbc_master = to_odbc(cs, driver, credentials, database="master")
+                ccache = stack.enter_context(ticket(credentials.user, credentials.password, kerberos, spn))
+            except MappingError as exc:
+                facts.failure = SqlFailure("mapping", exc.message, exc.hint)
+                return facts
+            except KerberosFailure as exc:
+                facts.failure = SqlFailure("kerberos", exc.message, exc.hint)
+                return facts
+            connect = _ticket_connect(pyodbc, clock, ccache)
+        return _login_and_ask(pyodbc, connect, cs, driver, credentials, odbc_master, facts, depth, clock)
+
+
+def _plain_connect(pyodbc: Any, clock: Deadline) -> Callable[[str], Any]:
+    return lambda odbc: pyodbc.connect(odbc, timeout=clock.whole_seconds(), autocommit=True)
+
+
+def _ticket_connect(pyodbc: Any, clock: Deadline, ccache: Path) -> Callable[[str], Any]:
+    """Logins that read their Kerberos ticket from ``ccache`` (one at a time: KRB5CCNAME is process-wide)."""
+    plain = _plain_connect(pyodbc, clock)
+    return lambda odbc: connect_with(ccache, lambda: plain(odbc))
+
+
+def _login_and_ask(pyodbc: Any, connect: Callable[[str], Any], cs: ConnectionString, driver: OdbcDriver,
+                   credentials: Credentials, odbc_master: str, facts: SqlFacts, depth: Depth,
+                   clock: Deadline) -> SqlFacts:
+    """Log in to master and ask the server-wide questions, then (when the database exists) the database's."""
     try:
-        conn = pyodbc.connect(odbc_master, timeout=clock.whole_seconds(), autocommit=True)
+        conn = connect(odbc_master)
     except pyodbc.Error as exc:
         facts.failure = classify(exc, server=facts.server, at_login=True)
         return facts
@@ -270,7 +314,7 @@ def _probe(text: ConnectionString | str, identity: SqlIdentity | None, depth: De
     finally:
         conn.close()
     if facts.database_exists:
-        _probe_inside(pyodbc, cs, driver, credentials, facts, clock)
+        _probe_inside(pyodbc, connect, cs, driver, credentials, facts, clock)
     return facts
 
 
@@ -281,8 +325,8 @@ def _without_snippet(text: str, message: str) -> str:
     return message
 
 
-def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credentials: Credentials,
-                  facts: SqlFacts, clock: Deadline) -> None:
+def _probe_inside(pyodbc: Any, connect: Callable[[str], Any], cs: ConnectionString, driver: OdbcDriver,
+                  credentials: Credentials, facts: SqlFacts, clock: Deadline) -> None:
     """Log in to the database itself (as Octopus will): refused means this login has no user there."""
     try:
         odbc_db = to_odbc(cs, driver, credentials, database=facts.database)
@@ -290,7 +334,7 @@ def _probe_inside(pyodbc: Any, cs: ConnectionString, driver: OdbcDriver, credent
         facts.failure = SqlFailure("mapping", exc.message, exc.hint)
         return
     try:
-        conn = pyodbc.connect(odbc_db, timeout=clock.whole_seconds(), autocommit=True)
+        conn = connect(odbc_db)
     except pyodbc.Error as exc:
         failure = classify(exc, server=facts.server, at_login=True)
         if failure.kind in ("login", "database"):
@@ -407,6 +451,7 @@ def connect_result(facts: SqlFacts) -> CheckResult:
                 "install a certificate the console trusts on SQL Server, or set TrustServerCertificate=True"),
         "connect": (f"the ODBC driver could not connect to {facts.server}", _connect_hint(facts)),
         "query": ("SQL Server answered a check query with an error", "see the detail"),
+        "kerberos": (f"no Kerberos ticket to log in to SQL Server ({facts.auth})", ""),
     }
     summary, default_hint = summaries[f.kind]
     if f.message == "cancelled":

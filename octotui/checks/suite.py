@@ -36,6 +36,7 @@ from octotui.checks.result import CheckResult
 from octotui.checks.runner import Check, CheckBody, CheckContext, adapt
 from octotui.checks.share import check_share_write
 from octotui.checks.sql import SqlIdentity, check_sql
+from octotui.checks.sql_kerberos import SqlKerberos
 from octotui.errors import BadInput
 from octotui.spec.model import ClusterSpec, Mode, NodeSpec, WinRMSettings
 from octotui.spec.parsers.accounts import Account
@@ -84,17 +85,21 @@ def _same_account(a: Account | str | None, b: Account | None) -> bool:
 
 def sql_identity(spec: ClusterSpec, passwords: Passwords) -> SqlIdentity | None:
     """Who the console-side SQL checks log in as with Integrated Security (None: this console's Kerberos)."""
+    from octotui.checks.sql_kerberos import for_transport
     from octotui.spec.identity import credential_identity
+
+    def kerberos(setting: str) -> SqlKerberos | None:  # a Kerberos domain: log in by Kerberos, not NTLM
+        return for_transport(spec.winrm.transport, spec.winrm.kerberos_kdc, spec.winrm.kerberos_dns_domain, setting)
 
     service = spec.service_account.username
     if spec.mode == "join":
-        return SqlIdentity(service, passwords.service) if passwords.service else None
+        return SqlIdentity(service, passwords.service, kerberos("service_account")) if passwords.service else None
     identity, _ = credential_identity(spec, passwords.winrm is not None, passwords.service is not None)
     if identity is None:
         return None
     if _same_account(identity.account, service):
-        return SqlIdentity(service, passwords.service) if passwords.service else None
-    return SqlIdentity(identity.account or "", passwords.winrm) if passwords.winrm else None
+        return SqlIdentity(service, passwords.service, kerberos("service_account")) if passwords.service else None
+    return SqlIdentity(identity.account or "", passwords.winrm, kerberos("winrm")) if passwords.winrm else None
 
 
 # --- check bodies for one node: the suite and the wizard's live checks (``octotui.checks.live``) share them

@@ -125,6 +125,7 @@ def inspect_world(world: World) -> dict[str, Any]:
                     for lg in sorted(world.sql.logins.values(), key=lambda lg: lg.name.lower())
                 ],
                 "databases": databases,
+                "auth_logins": dict(sorted(world.sql.auth_logins.items())),
             },
             "shares": [
                 {

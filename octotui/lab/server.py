@@ -450,6 +450,9 @@ class Lab:
 
             doc["dc"] = self.dc_info.ready()
             doc["share"] = f"\\\\{self.dc_info.address}\\{SHARE_NAME}"  # where real SMB clients find it
+            # The connection goes to 127.0.0.1, but the DC knows the SQL Server by its FQDN: a Kerberos client
+            # must ask for that service principal (NTLM logins ignore it).
+            doc["sql"]["connection_string"] += f"Server SPN=MSSQLSvc/{self.dc_info.sql_fqdn}:{self.world.sql.port};"
             for entry in doc["nodes"]:
                 entry["host"] = node_fqdn(entry["name"], self.dc_info.dns_domain)
         ports = {"installer_port": installer_port}

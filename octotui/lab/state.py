@@ -269,6 +269,8 @@ class SqlServerState:
     collation: str = "SQL_Latin1_General_CP1_CI_AS"
     logins: dict[str, Login] = field(default_factory=dict)
     databases: dict[str, Database] = field(default_factory=dict)
+    #: Logins accepted, by how they authenticated ("kerberos", "ntlm", "sql"): ``lab inspect`` shows them.
+    auth_logins: dict[str, int] = field(default_factory=dict)
 
     def login(self, name: str) -> Login | None:
         for lg in self.logins.values():
@@ -305,6 +307,7 @@ class SqlServerState:
             collation=d.get("collation", "SQL_Latin1_General_CP1_CI_AS"),
             logins={k: Login(**v) for k, v in d.get("logins", {}).items()},
             databases=dbs,
+            auth_logins=dict(d.get("auth_logins", {})),
         )
 
 

@@ -126,8 +126,13 @@ def use_kdc(realm: str, kdc: str, folder: Path) -> Path:
 
 # --- failures, said for a user ---------------------------------------------------------------------------
 
-def explain(exc: BaseException, *, principal: str, spn: str, realm: str, kdc: str | None) -> KerberosFailure:
-    """A GSSAPI/pyspnego failure (getting a ticket or using it) as a message with its fix."""
+def explain(exc: BaseException, *, principal: str, spn: str, realm: str, kdc: str | None, target: str = "the node",
+            user_setting: str = "[winrm] username", password_env: str = "OCTOTUI_WINRM_PASSWORD",
+            password_name: str = "the WinRM password") -> KerberosFailure:
+    """A GSSAPI/pyspnego failure (getting a ticket or using it) as a message with its fix.
+
+    ``target``, ``user_setting``, ``password_env`` and ``password_name`` name what the ticket was for and whose
+    password it came from: WinRM by default; the SQL checks name the SQL Server and their identity."""
     text = " ".join(str(e) for e in _chain(exc))
     low = text.lower()
     where = f"the KDC {kdc}" if kdc else f"a KDC for {realm}"
@@ -138,9 +143,12 @@ def explain(exc: BaseException, *, principal: str, spn: str, realm: str, kdc: st
             "and check the node's time (w32tm /resync)")
     if re.search(r"server\b.*?not found in kerberos database", low) or "s_principal_unknown" in low:
         return KerberosFailure(
-            f"no service principal {spn} in realm {realm}: the domain does not know this name for the node",
-            f"use the node's fully qualified name as registered in AD as host, or register the name: "
-            f"setspn -S {spn} <node computer account>")
+            f"no service principal {spn} in realm {realm}: the domain does not know this name for {target}",
+            (f"use the node's fully qualified name as registered in AD as host, or register the name: "
+             f"setspn -S {spn} <node computer account>") if target == "the node" else
+            (f"name {target} as AD knows it (for SQL Server: its fully qualified name in Data Source, or Server "
+             f"SPN in the connection string), or register the name: setspn -S {spn} <its computer or service "
+             "account>"))
     if "cannot find kdc for realm" in low or "cannot find kdc for requested realm" in low \
             or "realm not local to kdc" in low or "wrong realm" in low or "cannot resolve network address for kdc" \
             in low:
@@ -157,20 +165,20 @@ def explain(exc: BaseException, *, principal: str, spn: str, realm: str, kdc: st
         return KerberosFailure(
             f"{where} knows no {principal}: the realm {principal.rpartition('@')[2]} or the user name is wrong",
             "check the realm (the AD DNS domain in upper case: [ad] dns_domain, or the user as "
-            "user@dns.domain) and [winrm] username")
+            f"user@dns.domain) and {user_setting}")
     if "preauthentication failed" in low or "password incorrect" in low or "decrypt integrity" in low:
         return KerberosFailure(f"the KDC rejected the password of {principal}",
-                               "check the WinRM password (OCTOTUI_WINRM_PASSWORD or the keyring)")
+                               f"check {password_name} ({password_env} or the keyring)")
     if "revoked" in low or "locked" in low or "disabled" in low:
         return KerberosFailure(f"the domain refuses {principal}: the account is disabled or locked out",
                                "enable or unlock the account in Active Directory")
     if "password has expired" in low or "key has expired" in low:
         return KerberosFailure(f"the password of {principal} has expired",
-                               "change the account's password, then update OCTOTUI_WINRM_PASSWORD")
+                               f"change the account's password, then update {password_env}")
     if "no kerberos credentials available" in low or "no credentials cache" in low \
             or "can't find client principal" in low or "no credentials were supplied" in low:
         return KerberosFailure(f"no Kerberos ticket for {principal} and no password to get one",
-                               "set OCTOTUI_WINRM_PASSWORD (or kinit first)")
+                               f"set {password_env} (or kinit first)")
     return KerberosFailure(f"Kerberos authentication to {spn} failed: {_short(text)}",
                            "check the clocks, the node's service principal and the KDC; or use transport = \"ntlm\"")
 

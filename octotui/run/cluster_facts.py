@@ -251,12 +251,16 @@ def oc_norm(path: str) -> str:
 def _registered_nodes(spec: ClusterSpec, passwords: Mapping[str, str]) -> list[str] | None:
     """Node names registered in the cluster's database, asked from this console (None: could not ask)."""
     from octotui.checks.sql import SqlIdentity, probe
+    from octotui.checks.sql_kerberos import for_transport
 
+    w = spec.winrm
     candidates = []
     if passwords.get("service") and not spec.service_account.is_gmsa:
-        candidates.append(SqlIdentity(spec.service_account.username, passwords["service"]))
-    if passwords.get("winrm") and spec.winrm.username is not None:
-        candidates.append(SqlIdentity(spec.winrm.username, passwords["winrm"]))
+        candidates.append(SqlIdentity(spec.service_account.username, passwords["service"], for_transport(
+            w.transport, w.kerberos_kdc, w.kerberos_dns_domain, "service_account")))
+    if passwords.get("winrm") and w.username is not None:
+        candidates.append(SqlIdentity(w.username, passwords["winrm"], for_transport(
+            w.transport, w.kerberos_kdc, w.kerberos_dns_domain, "winrm")))
     for identity in candidates:
         facts = probe(spec.connection_string, identity, deadline_s=10.0)
         if facts.failure is None and facts.open_failure is None and facts.is_octopus is not None:

@@ -77,6 +77,7 @@ class _Connection:
         self._handles = itertools.count(1)
         self.client_host = ""
         self.client_program = ""
+        self.auth_scheme = ""  # the Windows login's mechanism ("KERBEROS", "NTLM"), once its handshake is done
 
     # --- plumbing --------------------------------------------------------------------------------
     @property
@@ -152,6 +153,10 @@ class _Connection:
             w.done(DONE_ERROR)
             self.send(w.payload())
             return False
+        scheme = self.auth_scheme.lower() if request.integrated else "sql"
+        with self.world.lock:
+            counts = self.world.sql.auth_logins
+            counts[scheme] = counts.get(scheme, 0) + 1
         self.send(self.login_ack(opened))
         self.answerer = Answerer(self.world, opened.session, opened.database, self.spid)
         return True
