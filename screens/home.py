@@ -26,4 +26,6 @@ The instance name names the Windows service (default OctopusServer).
         rows = self.state.data.get("nodes") if isinstance(self.state.data.get("nodes"), list) else []
         for i, row in enumerate(rows or [], start=1):
             host = str(row.get("host", "")) if isinstance(row, dict) else ""
-            yield self.field(f"nodes[{i}].home", f"Home on {host or f'node {i}'}"[:19], placeholder="C:\\Octopus")
+            # The label column is 19 wide: a DNS name by its first label (octo1), an address as given.
+            short = host.split(".", 1)[0] if host and not host[:1].isdigit() and ":" not in host else host
+            yield self.field(f"nodes[{i}].home", f"Home on {short or f'node {i}'}"[:19], placeholder="C:\\Octopus")

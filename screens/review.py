@@ -81,12 +81,26 @@ the SSH session leaves it going; starting octotui again offers to attach.
             self.query_one("#warnings-title", Static).display = False
             self.query_one("#warnings", VerticalScroll).display = False
         if prep.plan is not None:
-            self.query_one("#plan", Static).update(default_redactor().redact(format_plan(prep.plan)))
+            text = default_redactor().redact(format_plan(prep.plan))
+            self.query_one("#plan", Static).update(hanging(text, max(40, self.app.size.width - 4)))
         self.set_status("ctrl+n saves the answers and starts the run" if prep.ok else
                         "ctrl+b goes back to fix the answers", "" if prep.ok else "fail")
 
     def action_back(self) -> None:
         self.wizard.go_back()
+
+
+def hanging(text: str, width: int) -> str:
+    """The plan's lines wrapped to the screen with a hanging indent, so a long command line stays inside its
+    step instead of running back to the left edge, where it reads as the start of the next node."""
+    import textwrap
+
+    out: list[str] = []
+    for line in text.splitlines():
+        lead = line[: len(line) - len(line.lstrip(" "))]
+        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + "    ",
+                             break_long_words=True, break_on_hyphens=False, drop_whitespace=True) or [""]
+    return "\n".join(out)
 
     def action_start(self) -> None:
         if self.wizard.offline:

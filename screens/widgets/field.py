@@ -37,7 +37,7 @@ class ValidatedField(Vertical):
     ValidatedField .field-label { width: 20; padding: 1 1 0 0; }
     ValidatedField Input { width: 1fr; }
     ValidatedField .field-mark { width: 3; padding: 1 0 0 1; }
-    ValidatedField .field-reason { height: 1; padding: 0 0 0 20; color: $text-muted; }
+    ValidatedField .field-reason { height: auto; min-height: 1; max-height: 3; padding: 0 0 0 20; color: $text-muted; }
     ValidatedField.-fail .field-reason, ValidatedField.-fail .field-mark { color: $error; }
     ValidatedField.-warn .field-reason, ValidatedField.-warn .field-mark { color: $warning; }
     ValidatedField.-pass .field-mark { color: $success; }

@@ -76,3 +76,31 @@ def test_demo_in_tmux_ends_on_a_ready_cluster(tmp_path: Path) -> None:
         wait_for(session, "DEMO-EXITED 0", 60)
     finally:
         tmux("kill-session", "-t", session)
+
+
+def _demo_labs(home: Path) -> list[str]:
+    """The command lines of running ``lab up`` processes this demo started (its own folder, or the DC one)."""
+    from octotui.cli.demo import DC_DEMO_STATE
+
+    out = subprocess.run(["pgrep", "-af", "octotui lab up"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(home) in line or str(DC_DEMO_STATE) in line]
+
+
+def test_closing_the_terminal_stops_the_demo_lab(tmp_path: Path) -> None:
+    """A dropped SSH session or a closed terminal window (SIGHUP; the demo gets no chance to clean up) must
+    not leave the lab, and its domain controller, running behind it."""
+    from tests.fixtures.waiting import wait_until
+
+    home = tmp_path / "home"
+    session = f"octotui-demo-{uuid.uuid4().hex[:6]}"
+    env = {"OCTOTUI_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+           "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    exports = " ".join(f"{k}={v!s}" for k, v in env.items())
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"cd {ROOT} && env {exports} {sys.executable} -m octotui demo")
+    try:
+        wait_for(session, "Nodes and WinRM", 90)
+        assert _demo_labs(home), "the demo's lab is not running while the wizard shows"
+    finally:
+        tmux("kill-session", "-t", session)
+    wait_until(lambda: not _demo_labs(home), 60, "the demo's lab to stop after its terminal closed")
