@@ -89,19 +89,6 @@ the SSH session leaves it going; starting octotui again offers to attach.
     def action_back(self) -> None:
         self.wizard.go_back()
 
-
-def hanging(text: str, width: int) -> str:
-    """The plan's lines wrapped to the screen with a hanging indent, so a long command line stays inside its
-    step instead of running back to the left edge, where it reads as the start of the next node."""
-    import textwrap
-
-    out: list[str] = []
-    for line in text.splitlines():
-        lead = line[: len(line) - len(line.lstrip(" "))]
-        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + "    ",
-                             break_long_words=True, break_on_hyphens=False, drop_whitespace=True) or [""]
-    return "\n".join(out)
-
     def action_start(self) -> None:
         if self.wizard.offline:
             self.set_status("Offline (screenshots and tests): nothing is started", "warn")
@@ -145,3 +132,16 @@ def hanging(text: str, width: int) -> str:
         self.state.answers_file = path
         self.state.run_dir = run_dir
         self.wizard.open_progress(run_dir)
+
+
+def hanging(text: str, width: int) -> str:
+    """The plan's lines wrapped to the screen with a hanging indent, so a long command line stays inside its
+    step instead of running back to the left edge, where it reads as the start of the next node."""
+    import textwrap
+
+    out: list[str] = []
+    for line in text.splitlines():
+        lead = line[: len(line) - len(line.lstrip(" "))]
+        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + "    ",
+                             break_long_words=True, break_on_hyphens=False, drop_whitespace=True) or [""]
+    return "\n".join(out)
