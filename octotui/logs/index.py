@@ -42,9 +42,10 @@ BLOCK = 1 << 16
 #: Bytes read per ``pread`` while scanning (1 MiB: as fast as larger reads, and the unit two threads share).
 READ = 1 << 20
 #: A scanner of an 8-bit file counts its first this many bytes with ``bytes.count`` and the rest with numpy: the
-#: first screens, and a small log, never wait for numpy's import (0.1 s of the GIL, measured to delay the
-#: viewer's first screen by about as much when it ran right after the first batch).
-FAST_FROM = 1 << 26
+#: first two batches (the last screenful, the last MiB) never wait for numpy's import (about 0.1 s). Counting
+#: more without numpy costs the index time (``bytes.count`` runs at about 1 GB/s here) and was measured to bring
+#: the first screen no sooner (``bench/logs_large.py``: 0.12-0.2 s with 64 MiB, the same with this).
+FAST_FROM = (1 << 20) + (1 << 16)
 #: A range at least this long is counted by two threads (when a core is idle: ``cpu.spare_core``).
 SPLIT_FROM = 1 << 22
 #: The batches of a backward scan grow: the first is one block (the last screenful), then these sizes.
@@ -146,7 +147,7 @@ class Scanner:
         from octotui.logs.fastscan import BlockCounter  # numpy: imported when first needed (see FAST_FROM)
 
         while len(self._counters) <= which:
-            self._counters.append(BlockCounter(self.read_size))
+            self._counters.append(BlockCounter(self.read_size, self.block))
         return self._counters[which]
 
     def _count_shared(self, start: int, end: int, counts: array[int]) -> Batch:
@@ -263,6 +264,7 @@ class LineIndex:
         self.started = False  # nothing applied yet: the region is empty
         self._counts: array[int] = array("I")
         self._last_nl = -1
+        self._total = 0  # newlines in the region: what ``line_count`` needs, kept without summing ``_counts``
         self._cum: array[int] | None = None
         self._blocks: OrderedDict[int, list[int]] = OrderedDict()
         self._reader: Callable[[int, int], bytes] | None = None
@@ -296,8 +298,10 @@ class LineIndex:
         if len(self._counts) < need:
             self._counts.extend(itertools.repeat(0, need - len(self._counts)))
         counts = self._counts
-        for i, c in enumerate(batch.counts):
-            counts[first + i] += c
+        for i, c in enumerate(batch.counts, start=first):
+            if c:
+                counts[i] += c
+        self._total += sum(batch.counts)
         self._last_nl = max(self._last_nl, batch.last_newline)
         if at_front:
             self.lo = batch.start
@@ -323,7 +327,7 @@ class LineIndex:
         return self._cum
 
     def newline_count(self) -> int:
-        return self._cumulative()[-1] if self.started else 0
+        return self._total
 
     @property
     def _skip(self) -> int:

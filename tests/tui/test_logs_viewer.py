@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -85,6 +87,57 @@ def test_the_end_of_a_large_file_shows_before_the_index_is_complete(tmp_path: Pa
                         what="the last line numbered 200001 once the index is complete")
 
     asyncio.run(main())
+
+
+def test_a_count_does_not_wait_for_the_index_and_the_view_keeps_its_lines_as_it_grows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a slow disk the index of a large log takes a while: ``c`` counts over the raw file meanwhile, and the
+    batches that arrive later (applied together) leave the lines on the screen where they were."""
+    from octotui.logs import index
+
+    lines = octopus_lines(40_000, seed=9)
+    path = write_lines(tmp_path / "OctopusServer.txt", lines)
+    hits = sum("Machines-42 " in t for t in lines)
+    gate = threading.Event()
+    backward = index.Scanner.backward
+
+    def slow_disk(self: index.Scanner, stop: int, end: int, sizes: tuple[int, ...] = (1 << 16,),
+                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[index.Batch]:
+        for n, batch in enumerate(backward(self, stop, end, (1 << 16,), cancelled)):
+            if n == 1:
+                gate.wait(8)  # the first batch (the last screenful) is through; the rest waits for the test
+            yield batch
+
+    monkeypatch.setattr(index.Scanner, "backward", slow_disk)
+    screen = LogScreen([file_source(path)])
+
+    async def main() -> None:
+        app = Viewer(screen)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await until(pilot, lambda: any("entry 39999:" in t for t in shown(screen)), what="the last screenful")
+            assert "indexing" in status(screen)
+            await pilot.press("slash", *"Machines-42 ", "enter")
+            await pilot.press("c")
+            await until(pilot, lambda: f"{hits} lines match" in status(screen), what="the count")
+            review = screen.review
+            assert review is not None and not review.doc.complete  # counted before the index was complete
+            await pilot.press("pageup", "pageup")  # two pages up from the end: following stops
+            await until(pilot, lambda: "paused" in status(screen) and not any("entry 39999:" in t for t in shown(screen)),
+                        what="two pages up")
+            before = shown(screen)
+            gate.set()
+            await until(pilot, lambda: review.doc.complete, what="the index")
+            await pilot.pause(0.5)
+            assert review.row_count() == len(lines)
+            def unnumbered(rows: list[str]) -> list[str]:
+                return [re.sub(r"^\s*\d+ ", "", t) for t in rows]
+
+            assert unnumbered(shown(screen)) == unnumbered(before)  # the same lines, renumbered
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.set()
 
 
 def test_search_next_previous_and_count(octopus_log: Path) -> None:
