@@ -49,6 +49,11 @@ class WizardApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f10", "quit", "Quit", id="quit-f10", show=False),
         Binding("f12", "diagnostics", "Diagnostics", id="diagnostics", show=False),
+        # Tab moves focus as the key arrives (a priority binding), not once the field it leaves has handled
+        # the keys queued behind it: a password manager's auto-type ("user", Tab, "password") or keys that
+        # arrive together over SSH would otherwise type the password into the user name field, in clear.
+        Binding("tab", "focus_next", "Next field", id="focus-next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", id="focus-previous", show=False, priority=True),
     ]
 
     def __init__(self, state: WizardState | None = None, *, start: str = "welcome", home: Path | None = None,

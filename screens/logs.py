@@ -27,7 +27,8 @@ from typing import Any, ClassVar
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -111,6 +112,31 @@ class NodeChanged(Message):
 
 
 # --- the rows -------------------------------------------------------------------------------------------
+
+class SearchBox(Input):
+    """The search line, which submits on Enter at once and then lets go of the keys that follow.
+
+    Why: keys that arrive together (typed ahead over a slow SSH link, or pasted) are all handed to the widget
+    that has focus when they arrive. A plain ``Input`` posts its submission as a message, so the "n" or "c"
+    typed right after Enter would be typed into the closing box before the search was even set; here Enter
+    calls the screen at once, and the keys after it pass on to the screen's bindings (the lines have focus
+    by then)."""
+
+    def __init__(self, on_submit: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_submit = on_submit
+        self.closed = True
+
+    def _on_key(self, event: events.Key) -> None:
+        # Textual then calls ``Input._on_key`` (each class's handler in turn) unless the default is prevented.
+        if self.closed:
+            event.prevent_default()  # not typed, and not stopped: the key goes on up to the screen's bindings
+        elif event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.closed = True
+            self._on_submit(self.value)
+
 
 class LogLines(ScrollView, can_focus=True):
     """The rows of a ``Review``, drawn on demand."""
@@ -492,7 +518,9 @@ cursor was written.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", id="search"),
+        # A priority binding: the app runs it as the key arrives, before it hands the keys queued behind it to
+        # the widget that had focus (see ``action_search``).
+        Binding("slash", "search", "Search", id="search", priority=True),
         Binding("n", "next_match", "Next", id="next-match"),
         Binding("N", "previous_match", "Prev", id="previous-match", show=False),
         Binding("c", "count", "Count", id="count", show=False),
@@ -552,7 +580,8 @@ cursor was written.
     def compose(self) -> ComposeResult:
         yield Label("Logs", id="log-title", markup=False)
         yield LogLines(id="lines")
-        yield Input(placeholder="search: text, or re: then a regular expression; Enter", id="search")
+        yield SearchBox(self._submit_search, placeholder="search: text, or re: then a regular expression; Enter",
+                        id="search")
         yield Static("", id="status", markup=False)
         yield Footer()
 
@@ -1057,15 +1086,20 @@ cursor was written.
 
     # --- actions ---------------------------------------------------------------------------------------
     def action_search(self) -> None:
-        box = self.query_one("#search", Input)
+        box = self.query_one("#search", SearchBox)
+        if self.focused is box:  # (not ``has_focus``: that turns True only once the box handles its Focus)
+            raise SkipAction()  # a "/" typed in the search itself (a path, a regular expression)
         box.add_class("-shown")
-        box.focus()
+        box.closed = False
+        # Focus now, not once the keys already queued are handled (as ``focus()`` would): "/ERROR" typed or
+        # pasted at once (keys that arrive together over a slow SSH link) must reach the box whole, not run
+        # "E" (previous error) and "R" on the way.
+        self.set_focus(box)
 
-    @on(Input.Submitted, "#search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-shown")
-        self.lines.focus()
-        text = event.value
+    def _submit_search(self, text: str) -> None:
+        """The search box's Enter (see ``SearchBox``)."""
+        self.query_one("#search", SearchBox).remove_class("-shown")
+        self.set_focus(self.lines)
         if not text:
             return
         query = Query(text[3:], regex=True) if text.startswith("re:") else Query(text)
@@ -1282,10 +1316,11 @@ cursor was written.
         self.app.push_screen(TextDialog("Help: logs", self.HELP.strip()))
 
     def action_back(self) -> None:
-        box = self.query_one("#search", Input)
+        box = self.query_one("#search", SearchBox)
         if box.has_class("-shown"):
             box.remove_class("-shown")
-            self.lines.focus()
+            box.closed = True
+            self.set_focus(self.lines)
             return
         self._close_docs()
         if len(self.app.screen_stack) > 1:

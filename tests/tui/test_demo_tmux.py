@@ -7,40 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.tmux import ROOT, tmux, wait_for
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
-
-
-def screen(session: str) -> str:
-    return tmux("capture-pane", "-p", "-t", session)
-
-
-def wait_for(session: str, text: str, timeout: float = 60, press: str | None = None, every: float = 1.5) -> str:
-    """Poll the pane until ``text`` shows; optionally press ``press`` again every ``every`` seconds (Next is
-    refused while checks still run, so the key is repeated until the next screen appears)."""
-    deadline = time.monotonic() + timeout
-    next_press = 0.0
-    while True:
-        shown = screen(session)
-        if text in shown:
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{text!r} not on screen within {timeout} s; screen:\n{shown}")
-        if press and time.monotonic() >= next_press:
-            tmux("send-keys", "-t", session, press)
-            next_press = time.monotonic() + every
-        time.sleep(0.1)
 
 
 def test_demo_in_tmux_ends_on_a_ready_cluster(tmp_path: Path) -> None:
