@@ -1123,10 +1123,13 @@ cursor was written.
         return review is not None
 
     def _start_row(self, backward: bool) -> int:
+        """Where a search or a jump to an error starts: the marked row while it is on the screen, else the
+        screen (after g, G or scrolling, the next error is the one below what the user sees, as in less)."""
         lines = self.lines
-        if lines.cursor is not None:
+        top = lines.top_row
+        if lines.cursor is not None and top <= lines.cursor < top + max(1, lines.size.height):
             return lines.cursor
-        return lines.top_row if backward else lines.top_row - 1
+        return top if backward else top - 1
 
     def _search(self, backward: bool) -> None:
         review, query = self.review, self.query_text

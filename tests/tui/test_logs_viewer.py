@@ -173,6 +173,31 @@ def test_a_regular_expression_and_a_bad_one(octopus_log: Path) -> None:
     drive(LogScreen([file_source(octopus_log)]), body)
 
 
+def test_after_going_to_the_end_the_previous_error_is_the_one_above_the_screen_not_the_old_mark(
+        octopus_log: Path) -> None:
+    """A jump starts from the marked row only while it is on the screen: after G, E is the last error above the
+    screen, not nothing (the row before the old mark, at the top of the file)."""
+    async def body(pilot: Any, screen: LogScreen) -> None:
+        view = screen.query_one(LogLines)
+        review = screen.review
+        assert review is not None
+        await pilot.press("g", "e")
+        await until(pilot, lambda: view.cursor is not None, what="the first error")
+        first = view.cursor
+        rows = review.lines(0, review.row_count())
+        last = max(i for i, r in enumerate(rows) if r.head and r.level is not None and r.level >= Level.ERROR)
+        assert first is not None and first < last - 100
+        await pilot.press("G")
+        await pilot.pause()
+        top = view.top_row
+        above = max(i for i, r in enumerate(rows[:top]) if r.head and r.level is not None and r.level >= Level.ERROR)
+        await pilot.press("E")
+        await until(pilot, lambda: view.cursor != first, what="the previous error")
+        assert view.cursor == above, (top, last)  # as less's "?": from the line above the top of the screen
+
+    drive(LogScreen([file_source(octopus_log)]), body)
+
+
 def test_level_filter_and_next_error(octopus_log: Path) -> None:
     async def body(pilot: Any, screen: LogScreen) -> None:
         view = screen.query_one(LogLines)

@@ -16,41 +16,31 @@ from textual.widgets import Input
 from tests.tui.screens_fixture import example_state
 
 
-def _burst(app: WizardApp, keys: list[str]) -> None:
-    for key in keys:
-        character = {"tab": "\t", "shift+tab": None, "backslash": "\\"}.get(key, key)
-        app.post_message(events.Key(key, character))
-
-
-def test_auto_type_of_user_tab_password_fills_both_fields_and_never_shows_the_password() -> None:
+def _type_together(start_in: str, keys: list[str]) -> tuple[str, str, str]:
+    """On the service account screen with both fields empty, focus the user name field ("user") or the
+    password ("password"), post ``keys`` at once: what each field then holds, and the screen as drawn."""
     async def scenario() -> tuple[str, str, str]:
         app = WizardApp(example_state(), start="service", offline=True)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause()
             user, password = list(app.screen.query(Input))[:2]
             user.value = password.value = ""
-            app.screen.set_focus(user)
+            app.screen.set_focus(user if start_in == "user" else password)
             await pilot.pause()
-            _burst(app, [*"WORK", "backslash", *"svcOctopus", "tab", *"S3cret-pw"])
+            for key in keys:
+                app.post_message(events.Key(key, {"tab": "\t", "shift+tab": None, "backslash": "\\"}.get(key, key)))
             await pilot.pause(0.3)
             return user.value, password.value, app.export_screenshot()
 
-    user, password, shown = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_auto_type_of_user_tab_password_fills_both_fields_and_never_shows_the_password() -> None:
+    user, password, shown = _type_together("user", [*"WORK", "backslash", *"svcOctopus", "tab", *"S3cret-pw"])
     assert (user, password) == ("WORK\\svcOctopus", "S3cret-pw")
     assert "S3cret-pw" not in shown  # the password field masks it; in the user field it would show in clear
 
 
 def test_shift_tab_typed_ahead_goes_back_before_the_keys_behind_it() -> None:
-    async def scenario() -> tuple[str, str]:
-        app = WizardApp(example_state(), start="service", offline=True)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            user, password = list(app.screen.query(Input))[:2]
-            user.value = password.value = ""
-            app.screen.set_focus(password)
-            await pilot.pause()
-            _burst(app, [*"pw", "shift+tab", *"me"])
-            await pilot.pause(0.3)
-            return user.value, password.value
-
-    assert asyncio.run(scenario()) == ("me", "pw")
+    user, password, _shown = _type_together("password", [*"pw", "shift+tab", *"me"])
+    assert (user, password) == ("me", "pw")
