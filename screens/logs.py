@@ -125,16 +125,25 @@ class SearchBox(Input):
     def __init__(self, on_submit: Callable[[str], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._on_submit = on_submit
-        self.closed = True
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-shown")
+
+    def open(self) -> None:
+        self.add_class("-shown")
+
+    def close(self) -> None:
+        self.remove_class("-shown")
 
     def _on_key(self, event: events.Key) -> None:
         # Textual then calls ``Input._on_key`` (each class's handler in turn) unless the default is prevented.
-        if self.closed:
+        if not self.is_open:
             event.prevent_default()  # not typed, and not stopped: the key goes on up to the screen's bindings
         elif event.key == "enter":
             event.stop()
             event.prevent_default()
-            self.closed = True
+            self.close()
             self._on_submit(self.value)
 
 
@@ -565,6 +574,12 @@ cursor was written.
         self.busy: dict[str, str] = {}
         self.progress: dict[str, float] = {}
         self.message = ""
+        # Which answer the status line shows: jobs are numbered as they start, and a job that ends after a
+        # later one has spoken keeps quiet (a search's "went round" must not hide the count asked after it).
+        self._jobs_started = 0
+        self._job_numbers: dict[str, int] = {}
+        self._speaking: int | None = None  # the number of the job whose result is being handled
+        self._said = 0
         self._mirror_requests: list[int] = []
         self._pending_line: int | None = None
         self._pending_failure: str | None = None
@@ -602,7 +617,10 @@ cursor was written.
 
     # --- status ----------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
-        self.message = text
+        number = self._jobs_started if self._speaking is None else self._speaking
+        if number >= self._said:
+            self._said = number
+            self.message = text
         self._update_status()
 
     def _update_status(self) -> None:
@@ -954,6 +972,8 @@ cursor was written.
                  words: str) -> None:
         self.busy[name] = words
         self.progress.pop(name, None)
+        self._jobs_started += 1
+        self._job_numbers[name] = self._jobs_started
         self._update_status()
         self._job(self.gen, name, fn)
 
@@ -988,12 +1008,17 @@ cursor was written.
         self.progress.pop(message.name, None)
         if message.name == "earlier" or (message.name == "fetched" and message.error is not None):
             self._earlier_pending = False
+        number = self._job_numbers.pop(message.name, None)
         if message.error is not None:
-            self.say(_words(message.error))
+            self.say(_words(message.error))  # a failure is always shown, however late
             return
-        handler = getattr(self, f"_done_{message.name}", None)
-        if handler is not None:
-            handler(message.value)
+        self._speaking = number
+        try:
+            handler = getattr(self, f"_done_{message.name}", None)
+            if handler is not None:
+                handler(message.value)
+        finally:
+            self._speaking = None
         self._update_status()
 
     def _done_fetched(self, value: tuple[Source, Any, list[Source]]) -> None:
@@ -1089,16 +1114,14 @@ cursor was written.
         box = self.query_one("#search", SearchBox)
         if self.focused is box:  # (not ``has_focus``: that turns True only once the box handles its Focus)
             raise SkipAction()  # a "/" typed in the search itself (a path, a regular expression)
-        box.add_class("-shown")
-        box.closed = False
+        box.open()
         # Focus now, not once the keys already queued are handled (as ``focus()`` would): "/ERROR" typed or
         # pasted at once (keys that arrive together over a slow SSH link) must reach the box whole, not run
         # "E" (previous error) and "R" on the way.
         self.set_focus(box)
 
     def _submit_search(self, text: str) -> None:
-        """The search box's Enter (see ``SearchBox``)."""
-        self.query_one("#search", SearchBox).remove_class("-shown")
+        """The search box's Enter (see ``SearchBox``): the box is closed already."""
         self.set_focus(self.lines)
         if not text:
             return
@@ -1320,9 +1343,8 @@ cursor was written.
 
     def action_back(self) -> None:
         box = self.query_one("#search", SearchBox)
-        if box.has_class("-shown"):
-            box.remove_class("-shown")
-            box.closed = True
+        if box.is_open:
+            box.close()
             self.set_focus(self.lines)
             return
         self._close_docs()

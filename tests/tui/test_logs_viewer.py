@@ -161,6 +161,38 @@ def test_search_next_previous_and_count(octopus_log: Path) -> None:
     drive(LogScreen([file_source(octopus_log)]), body)
 
 
+def test_a_late_answer_to_an_earlier_request_does_not_hide_the_later_one(octopus_log: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enter then c: the count answers first, the search (slowed, as on a slow disk) after it. The search still
+    moves to its match, but the status line keeps the count the user asked for last."""
+    from octotui.logs import view as view_module
+
+    lines = octopus_log.read_text().splitlines()
+    hits = [n for n, t in enumerate(lines) if "Machines-42 " in t]
+    gate = threading.Event()
+    find = view_module.find
+
+    def slow_find(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(10)
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(view_module, "find", slow_find)
+
+    async def body(pilot: Any, screen: LogScreen) -> None:
+        view = screen.query_one(LogLines)
+        await pilot.press("g", "slash", *"Machines-42 ", "enter", "c")
+        await until(pilot, lambda: f"{len(hits)} lines match" in status(screen), what="the count")
+        gate.set()
+        await until(pilot, lambda: view.cursor == hits[0], what="the search's match")
+        await pilot.pause(0.2)
+        assert f"{len(hits)} lines match" in status(screen)
+
+    try:
+        drive(LogScreen([file_source(octopus_log)]), body)
+    finally:
+        gate.set()
+
+
 def test_a_regular_expression_and_a_bad_one(octopus_log: Path) -> None:
     async def body(pilot: Any, screen: LogScreen) -> None:
         view = screen.query_one(LogLines)
