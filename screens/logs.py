@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from octotui.screens.base import PALETTE_HINT_MIN_WIDTH
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
@@ -533,7 +534,7 @@ cursor was written.
         Binding("n", "next_match", "Next", id="next-match"),
         Binding("N", "previous_match", "Prev", id="previous-match", show=False),
         Binding("c", "count", "Count", id="count", show=False),
-        Binding("e", "next_error", "Next error", id="next-error"),
+        Binding("e", "next_error", "Error", id="next-error"),
         Binding("E", "previous_error", "Prev error", id="previous-error", show=False),
         Binding("l", "level", "Level", id="level"),
         Binding("w", "wrap", "Wrap", id="wrap"),
@@ -598,11 +599,17 @@ cursor was written.
         yield SearchBox(self._submit_search, placeholder="search: text, or re: then a regular expression; Enter",
                         id="search")
         yield Static("", id="status", markup=False)
-        yield Footer()
+        # Compact, and without the palette's hint below PALETTE_HINT_MIN_WIDTH (as the wizard's forms): at 80
+        # columns the viewer's keys fit only so (ctrl+p still opens the palette).
+        yield Footer(compact=True, show_command_palette=self.app.size.width >= PALETTE_HINT_MIN_WIDTH)
 
     @property
     def lines(self) -> LogLines:
         return self.query_one("#lines", LogLines)
+
+    def on_resize(self, event: events.Resize) -> None:
+        for footer in self.query(Footer):
+            footer.show_command_palette = event.size.width >= PALETTE_HINT_MIN_WIDTH
 
     def on_mount(self) -> None:
         if getattr(self.app, "ascii_only", False):
