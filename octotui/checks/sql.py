@@ -241,11 +241,8 @@ def _probe(text: ConnectionString | str, identity: SqlIdentity | None, depth: De
     except ParseError as exc:
         facts.failure = SqlFailure("parse", _without_snippet(str(text), exc.message), exc.fix)
         return facts
-    except OdbcUnavailable as exc:
-        facts.failure = SqlFailure("odbc", exc.message, exc.hint)
-        return facts
-    except MappingError as exc:
-        facts.failure = SqlFailure("mapping", exc.message, exc.hint)
+    except (OdbcUnavailable, MappingError) as exc:
+        facts.failure = _setup_failure(exc)
         return facts
     if port is not None or not instance:
         facts.failure = _tcp_probe(host, port or 1433, clock, facts.server)
@@ -261,14 +258,18 @@ def _probe(text: ConnectionString | str, identity: SqlIdentity | None, depth: De
             try:
                 odbc_master = to_odbc(cs, driver, credentials, database="master")
                 ccache = stack.enter_context(ticket(credentials.user, credentials.password, kerberos, spn))
-            except MappingError as exc:
-                facts.failure = SqlFailure("mapping", exc.message, exc.hint)
-                return facts
-            except KerberosFailure as exc:
-                facts.failure = SqlFailure("kerberos", exc.message, exc.hint)
+            except (MappingError, KerberosFailure) as exc:
+                facts.failure = _setup_failure(exc)
                 return facts
             connect = _ticket_connect(pyodbc, clock, ccache)
         return _login_and_ask(pyodbc, connect, cs, driver, credentials, odbc_master, facts, depth, clock)
+
+
+def _setup_failure(exc: OdbcUnavailable | MappingError | KerberosFailure) -> SqlFailure:
+    """What stopped the probe before it reached SQL Server, as its failure: the exception's own words and fix."""
+    kind: FailureKind = "odbc" if isinstance(exc, OdbcUnavailable) else \
+        "mapping" if isinstance(exc, MappingError) else "kerberos"
+    return SqlFailure(kind, exc.message, exc.hint)
 
 
 def _plain_connect(pyodbc: Any, clock: Deadline) -> Callable[[str], Any]:
@@ -331,7 +332,7 @@ def _probe_inside(pyodbc: Any, connect: Callable[[str], Any], cs: ConnectionStri
     try:
         odbc_db = to_odbc(cs, driver, credentials, database=facts.database)
     except MappingError as exc:
-        facts.failure = SqlFailure("mapping", exc.message, exc.hint)
+        facts.failure = _setup_failure(exc)
         return
     try:
         conn = connect(odbc_db)

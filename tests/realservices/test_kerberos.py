@@ -9,6 +9,7 @@ In CI a machine without python-gssapi fails these tests instead of skipping them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -141,28 +142,15 @@ def test_tds_front_accepts_kerberos_logins(realm: KerberosRealm, tmp_path: Path,
     import pytds
     from pytds.login import SpnegoAuth
 
-    from octotui.lab.state import Account, Directory, Login, SqlServerState, World
-    from octotui.lab.tds import TdsServer
-
-    for name in ("KRB5_KTNAME", "KRB5RCACHETYPE"):  # the TDS front sets them: undone after the test
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KRB5_CONFIG", str(realm.krb5_conf))
     monkeypatch.setenv("KRB5CCNAME", f"MEMORY:tds-{protocol}")
-    world = World(directory=Directory(domain="WORK", dns_name="work.lab", accounts={
-        "labadmin": Account("labadmin", "lab-side-password", domain_admin=True)}),
-        sql=SqlServerState(host="sql1.work.lab", version="15.0.4375.4"))
-    world.sql.logins["work\\labadmin"] = Login(name="WORK\\labadmin", server_roles=["sysadmin"])
-    server = TdsServer(world, host="127.0.0.1", port=0, kerberos_keytab=realm.keytab)
-    server.start()
-    try:
+    with _kerberos_sql_server(realm, monkeypatch) as port:
         auth = SpnegoAuth(f"labadmin@{realm.realm}", realm.dc.account("labadmin").password,
                           hostname="sql1.work.lab", service="MSSQLSvc", protocol=protocol)
-        with pytds.connect("127.0.0.1", port=server.port, database="master", auth=auth, login_timeout=10,
+        with pytds.connect("127.0.0.1", port=port, database="master", auth=auth, login_timeout=10,
                            timeout=10, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("SELECT SUSER_SNAME()")
             row = cur.fetchone()
-    finally:
-        server.stop()
     assert row[0] == "WORK\\labadmin"
 
 
@@ -171,11 +159,7 @@ def test_engine_sql_checks_log_in_over_kerberos(realm: KerberosRealm, tmp_path: 
     """The engine's sql.* checks with Integrated Security and no password (the console's own ticket): FreeTDS
     sends a raw Kerberos AP-REQ for the connection string's Server SPN, and the lab's SQL Server takes it."""
     from octotui.checks import sql as checks
-    from octotui.lab.state import Account, Directory, Login, SqlServerState, World
-    from octotui.lab.tds import TdsServer
 
-    for name in ("KRB5_KTNAME", "KRB5RCACHETYPE"):
-        monkeypatch.delenv(name, raising=False)
     cache = tmp_path / "ccache"
     env = dict(os.environ, KRB5_CONFIG=str(realm.krb5_conf), KRB5CCNAME=f"FILE:{cache}")
     done = subprocess.run(["kinit", f"labadmin@{realm.realm}"], input=realm.dc.account("labadmin").password + "\n",
@@ -183,6 +167,25 @@ def test_engine_sql_checks_log_in_over_kerberos(realm: KerberosRealm, tmp_path: 
     assert done.returncode == 0, done.stderr
     monkeypatch.setenv("KRB5_CONFIG", str(realm.krb5_conf))
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{cache}")
+    with _kerberos_sql_server(realm, monkeypatch) as port:
+        cs = (f"Data Source=127.0.0.1,{port};Initial Catalog=OctopusDeploy;Integrated Security=True;"
+              "Server SPN=MSSQLSvc/sql1.work.lab:1433")
+        results = checks.check_sql(cs)
+    by_id = {r.id: r for r in results}
+    assert by_id["sql.connect"].status == "pass", by_id["sql.connect"]
+    assert "Kerberos" in by_id["sql.connect"].summary + by_id["sql.connect"].detail
+    assert by_id["sql.permissions"].status == "pass", by_id["sql.permissions"]
+
+
+@contextlib.contextmanager
+def _kerberos_sql_server(realm: KerberosRealm, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The lab's SQL Server (sql1.work.lab) accepting Kerberos with the realm's keytab, WORK\\labadmin a
+    sysadmin login: its port."""
+    from octotui.lab.state import Account, Directory, Login, SqlServerState, World
+    from octotui.lab.tds import TdsServer
+
+    for name in ("KRB5_KTNAME", "KRB5RCACHETYPE"):  # the TDS front sets them: undone after the test
+        monkeypatch.delenv(name, raising=False)
     world = World(directory=Directory(domain="WORK", dns_name="work.lab", accounts={
         "labadmin": Account("labadmin", "lab-side-password", domain_admin=True)}),
         sql=SqlServerState(host="sql1.work.lab", version="15.0.4375.4"))
@@ -190,15 +193,9 @@ def test_engine_sql_checks_log_in_over_kerberos(realm: KerberosRealm, tmp_path: 
     server = TdsServer(world, host="127.0.0.1", port=0, kerberos_keytab=realm.keytab)
     server.start()
     try:
-        cs = (f"Data Source=127.0.0.1,{server.port};Initial Catalog=OctopusDeploy;Integrated Security=True;"
-              "Server SPN=MSSQLSvc/sql1.work.lab:1433")
-        results = checks.check_sql(cs)
+        yield server.port
     finally:
         server.stop()
-    by_id = {r.id: r for r in results}
-    assert by_id["sql.connect"].status == "pass", by_id["sql.connect"]
-    assert "Kerberos" in by_id["sql.connect"].summary + by_id["sql.connect"].detail
-    assert by_id["sql.permissions"].status == "pass", by_id["sql.permissions"]
 
 
 # --- failures, each with its own message and fix -------------------------------------------------------------
