@@ -8,6 +8,7 @@ from typing import ClassVar
 from octotui.screens.base import BaseScreen
 from octotui.screens.messages import TaskDone
 from octotui.screens.widgets.glyphs import glyph
+from octotui.screens.widgets.wrap import hanging
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,10 +16,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static
 
 NEXT_STEPS = """What to do next:
- - Put a load balancer in front of the nodes' URLs above, with /api/octopusservernodes/ping as its
-   health check (200 = up, 418 = draining); no sticky sessions are needed.
+ - Put a load balancer in front of the nodes' URLs above, with /api/octopusservernodes/ping as its health check (200 = up, 418 = draining); no sticky sessions are needed.
  - Point Polling Tentacles at every node's comms port (or at the load balancer for listening ones).
- - Back up the master key and the database; add nodes later with "Join nodes" or "Guided join"."""
+ - Back up the master key and the database; add nodes later with "Join nodes" or "Guided join"."""  # noqa: E501
 
 
 class FinishScreen(BaseScreen):
@@ -45,7 +45,9 @@ the database). r reads it again. The run's journal and step logs stay under OCTO
             yield Static("Reading the cluster's health…", id="headline", markup=False)
             yield DataTable(id="health", cursor_type="none", show_cursor=False)
             yield Static("", id="problems", markup=False)
-            yield Static(NEXT_STEPS, id="next-steps", markup=False)
+            # Each item wrapped under its own text at this width (a soft wrap would run back to the left edge).
+            yield Static(hanging(NEXT_STEPS, max(40, self.app.size.width - 4), extra=2), id="next-steps",
+                         markup=False)
         yield Static("", id="status", classes="status", markup=False)
         yield Footer()
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from octotui.screens.base import BaseScreen
 from octotui.screens.messages import TaskDone
+from octotui.screens.widgets.wrap import hanging
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -132,16 +133,3 @@ the SSH session leaves it going; starting octotui again offers to attach.
         self.state.answers_file = path
         self.state.run_dir = run_dir
         self.wizard.open_progress(run_dir)
-
-
-def hanging(text: str, width: int) -> str:
-    """The plan's lines wrapped to the screen with a hanging indent, so a long command line stays inside its
-    step instead of running back to the left edge, where it reads as the start of the next node."""
-    import textwrap
-
-    out: list[str] = []
-    for line in text.splitlines():
-        lead = line[: len(line) - len(line.lstrip(" "))]
-        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + "    ",
-                             break_long_words=True, break_on_hyphens=False, drop_whitespace=True) or [""]
-    return "\n".join(out)
